@@ -1,0 +1,1 @@
+"""The compile wing: YAML flow -> diagnostics -> :class:`flowc.model.CompiledFlow` -> XML."""

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
-TEST_PLUGINS := $(sort $(wildcard tests/plugins/*/pyproject.toml))
+TEST_PLUGINS := $(sort $(wildcard tests/testplugin/pyproject.toml))
 STAMP := $(VENV)/.flowc-installed
 
 .PHONY: setup demo test lint check bench clean
@@ -11,7 +11,7 @@ STAMP := $(VENV)/.flowc-installed
 $(STAMP): pyproject.toml $(PLUGINS) $(TEST_PLUGINS) requirements-engines.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dev]' $(foreach p,$(PLUGINS) $(TEST_PLUGINS),-e $(dir $(p)))
+	$(BIN)/python -m pip install -q -e '.[test,dev]' $(foreach p,$(PLUGINS),-e '$(dir $(p))[test]') $(foreach p,$(TEST_PLUGINS),-e $(dir $(p)))
 	$(BIN)/python -m pip install -q --no-deps -r requirements-engines.txt
 	touch $(STAMP)
 

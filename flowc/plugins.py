@@ -103,7 +103,8 @@ def _load_entry_point(manager: pluggy.PluginManager, ep: EntryPoint) -> PluginIn
         manager.register(plugin, name=ep.name)
     except Exception as exc:  # a broken plugin must not take flowc down
         log.error("plugin %r (%s) failed to load: %s", ep.name, dist_name, exc)
-        return PluginInfo(ep.name, dist_name, dist_version, (), error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        return PluginInfo(ep.name, dist_name, dist_version, (), error=error)
     hooks = tuple(sorted(h.name for h in manager.get_hookcallers(plugin) or ()))
     return PluginInfo(ep.name, dist_name, dist_version, hooks)
 
@@ -135,8 +136,8 @@ def load_plugins(extra: Iterable[object] = (), *, entry_points_enabled: bool = T
     for info in infos:
         if info.error is not None:
             continue
-        plugin = manager.get_plugin(info.name)
-        hook_impls = {h.name for h in manager.get_hookcallers(plugin) or ()}
+        loaded: Any = manager.get_plugin(info.name)
+        hook_impls = {h.name for h in manager.get_hookcallers(loaded) or ()}
 
         def add_processor(spec: ProcessorSpec, _plugin: str = info.name) -> None:
             if spec.name in processors:
@@ -150,9 +151,9 @@ def load_plugins(extra: Iterable[object] = (), *, entry_points_enabled: bool = T
 
         try:
             if "register_processors" in hook_impls:
-                plugin.register_processors(register=add_processor)
+                loaded.register_processors(register=add_processor)
             if "register_engines" in hook_impls:
-                plugin.register_engines(register=add_engine)
+                loaded.register_engines(register=add_engine)
         except Exception as exc:
             log.error("plugin %r failed while registering: %s", info.name, exc)
             infos[infos.index(info)] = PluginInfo(

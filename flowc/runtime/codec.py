@@ -44,7 +44,8 @@ def ulaw_to_pcm(data: bytes) -> PCM:
 
 def pcm_to_ulaw(pcm: PCM) -> bytes:
     """Encode PCM16 to G.711 μ-law bytes."""
-    return _ULAW_ENCODE[pcm.view(np.uint16) ^ 0x8000].tobytes()
+    encoded: bytes = _ULAW_ENCODE[pcm.view(np.uint16) ^ 0x8000].tobytes()
+    return encoded
 
 
 def l16_to_pcm(data: bytes) -> PCM:
@@ -88,7 +89,8 @@ def to_float(pcm: PCM) -> npt.NDArray[np.float32]:
 
 def to_pcm(samples: npt.NDArray[np.floating]) -> PCM:
     """float in [-1, 1] to PCM16, clipped."""
-    return np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)
+    pcm: PCM = np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)
+    return pcm
 
 
 class StreamResampler:

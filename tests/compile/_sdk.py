@@ -97,6 +97,16 @@ def strip_unsupported(xml_text: str) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
+def unsupported_last(xml_text: str) -> bool:
+    """True when SDK-unsupported attributes come after all SDK ones (catalog order)."""
+    for element in ET.fromstring(xml_text).iter():
+        names = list(element.attrib)
+        flags = [(element.tag, n) in SDK_UNSUPPORTED for n in names]
+        if flags != sorted(flags):
+            return False
+    return True
+
+
 def canonical(xml_text: str) -> str:
     """C14N 2.0 form with surrounding whitespace of text removed (attributes sorted)."""
     return ET.canonicalize(xml_text, strip_text=True)

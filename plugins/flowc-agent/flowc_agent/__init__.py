@@ -1,0 +1,1 @@
+"""flowc's built-in voice agent plugin: offline TTS engines, brains and the ``agent`` stage."""

@@ -56,6 +56,10 @@ class StreamContext:
     """``ctx.notify(hook_name, kwargs)`` calls an observer hook of every plugin."""
     metrics: Any = None
     """Server metrics registry (see ``flowc.runtime.metrics``), when serving."""
+    engines: Callable[[str], Mapping[str, Any]] | None = None
+    """``ctx.engines(kind)``: the engines plugins registered under ``kind`` (through
+    ``register_engines``), by name, as :class:`flowc.plugins.EngineSpec` values; the
+    server passes ``PluginHost.engines_of``. ``None`` outside a server."""
 
     def describe(self) -> dict[str, Any]:
         """The mapping handed to observer hooks as ``stream``."""

@@ -1,0 +1,192 @@
+"""Jinja templates and ``if:`` conditions: sandboxed, strict, statically checked.
+
+Values are rendered by :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` with
+:class:`~jinja2.StrictUndefined` and no autoescaping (the model escapes on output).
+Before anything renders, every template is parsed and its free names checked against
+the flow's variables, ``env`` (when enabled) and :data:`REQUEST_PARAMETERS`; names and
+attributes that start with ``_`` are refused (sandbox escapes such as ``__class__``).
+The render context is ``{absent params: "", **request params, **flow variables}``:
+variables win, so a caller posting ``company=...`` cannot override ``vars``.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.parser import Parser
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from flowc.compile.params import PARAMETER_DEFAULTS, REQUEST_PARAMETERS
+from flowc.model import Condition, Template
+
+MAX_REPEAT = 100_000
+"""Longest string or list a template may build with ``*`` (sandbox resource limit)."""
+
+_MARKERS = ("{{", "{%", "{#")
+
+
+def is_template(text: str) -> bool:
+    """True if ``text`` contains Jinja syntax."""
+    return any(marker in text for marker in _MARKERS)
+
+
+class TemplateRenderError(ValueError):
+    """A template failed while rendering one request (position in ``where``)."""
+
+    def __init__(self, where: tuple[str, int, int], message: str) -> None:
+        self.file, self.line, self.col = where
+        self.message = message
+        super().__init__(f"{self.file}:{self.line}:{self.col}: {message}")
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
+        if op == "**":
+            if isinstance(right, int | float) and abs(right) > 64:
+                raise SecurityError("exponent too large in a template")
+            return operator.pow(left, right)
+        size = 0
+        if isinstance(right, int) and isinstance(left, str | list | tuple):
+            size = len(left) * right
+        elif isinstance(left, int) and isinstance(right, str | list | tuple):
+            size = len(right) * left
+        if size > MAX_REPEAT:
+            raise SecurityError("template repetition too large")
+        return operator.mul(left, right)
+
+
+def new_environment() -> ImmutableSandboxedEnvironment:
+    """The sandbox every flow template runs in (only ``range``/``dict``/``namespace``)."""
+    env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.globals = {k: v for k, v in env.globals.items() if k in ("range", "dict", "namespace")}
+    return env
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A static problem in one template: ``code``, message, and where inside the source."""
+
+    code: str
+    message: str
+    needle: str | None = None
+    """A word to find in the source to point at (an undefined name)."""
+    template_line: int = 1
+
+
+class Templates:
+    """Compiles and checks the templates of one flow."""
+
+    def __init__(
+        self,
+        variables: Mapping[str, Any],
+        *,
+        env_enabled: bool,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.env = new_environment()
+        self.variables = dict(variables)
+        self.env_enabled = env_enabled
+        self.environ = environ or {}
+        self.known = set(self.variables) | set(REQUEST_PARAMETERS) | set(self.env.globals)
+        if env_enabled:
+            self.known.add("env")
+
+    # ------------------------------------------------------------------ static checks
+
+    def check(self, source: str, *, expression: bool = False,
+              allow_params: bool = True) -> tuple[nodes.Template | None, list[Issue]]:
+        """Parse ``source`` and list its problems (syntax, undefined names, escapes)."""
+        try:
+            if expression:
+                parser = Parser(self.env, source, state="variable")
+                expr = parser.parse_expression()
+                if not parser.stream.eos:
+                    parser.fail("unexpected text after the expression")
+                tree = nodes.Template([nodes.Output([expr])], lineno=1)
+                tree.set_environment(self.env)
+            else:
+                tree = self.env.parse(source)
+        except TemplateSyntaxError as exc:
+            return None, [Issue("template.syntax", f"template syntax: {exc.message}",
+                                template_line=exc.lineno or 1)]
+        issues: list[Issue] = []
+        known = self.known if allow_params else self.known - set(REQUEST_PARAMETERS)
+        for name in sorted(meta.find_undeclared_variables(tree)):
+            if name.startswith("_"):
+                issues.append(Issue("template.unsafe", f"name {name!r} is not allowed in "
+                                    "templates", needle=name))
+            elif name not in known:
+                hint = ""
+                if name == "env":
+                    hint = " (environment variables need --env)"
+                elif name in REQUEST_PARAMETERS:
+                    hint = " (request parameters are not available here)"
+                issues.append(Issue("template.undefined", f"undefined name {name!r}{hint}",
+                                    needle=name))
+        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+            if isinstance(node, nodes.Getattr):
+                attr: Any = node.attr
+            else:
+                arg = getattr(node, "arg", None)
+                attr = arg.value if isinstance(arg, nodes.Const) else None
+            if isinstance(attr, str) and attr.startswith("_"):
+                issues.append(Issue("template.unsafe",
+                                    f"attribute {attr!r} is not allowed in templates",
+                                    needle=attr))
+            elif (isinstance(node, nodes.Getattr) and self.env_enabled
+                  and isinstance(node.node, nodes.Name) and node.node.name == "env"
+                  and isinstance(attr, str) and attr not in self.environ):
+                issues.append(Issue("template.undefined",
+                                    f"environment variable {attr!r} is not set", needle=attr))
+        return tree, issues
+
+    # -------------------------------------------------------------------- compiling
+
+    def context(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The render context for one request."""
+        merged: dict[str, Any] = dict(PARAMETER_DEFAULTS)
+        merged.update(params)
+        merged.update(self.variables)
+        if self.env_enabled:
+            merged["env"] = dict(self.environ)
+        return merged
+
+    def template(self, source: str, where: tuple[str, int, int]) -> Template:
+        """A model :class:`Template` whose ``render`` raises :class:`TemplateRenderError`."""
+        compiled = self.env.from_string(source)
+        context = self.context
+
+        def render(params: Mapping[str, Any]) -> str:
+            try:
+                return compiled.render(context(params))
+            except Exception as exc:
+                raise TemplateRenderError(where, f"{type(exc).__name__}: {exc}") from exc
+
+        return Template(source, render)
+
+    def render_now(self, source: str) -> str:
+        """Render a template at compile time (no request parameters)."""
+        return self.env.from_string(source).render(self.context({}))
+
+    def condition(self, source: str, where: tuple[str, int, int]) -> Condition:
+        """A model :class:`Condition` for an ``if:`` expression."""
+        expr = self.env.compile_expression(source, undefined_to_none=False)
+        context = self.context
+
+        def evaluate(params: Mapping[str, Any]) -> Any:
+            try:
+                return bool(expr(context(params)))
+            except Exception as exc:
+                raise TemplateRenderError(where, f"{type(exc).__name__}: {exc}") from exc
+
+        return Condition(source, evaluate)
+
+
+RenderFn = Callable[[Mapping[str, Any]], str]

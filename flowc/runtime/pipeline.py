@@ -1,0 +1,326 @@
+"""One stream's pipeline: processors built from the flow's ``pipeline:``, in its order.
+
+Each stage runs in its own task; stage *i* reads a bounded memory object stream and its
+``emit`` sends into stage *i+1*'s (backpressure reaches the reader); the last stage's
+``emit`` hands frames straight to the writer. A tap gets copies with ``send_nowait``
+where it stands in the chain, plus every :class:`AudioSent`; a full tap buffer drops the
+copy and counts it. When a stage's input ends it closes its output, so end-of-stream
+flows down the chain.
+
+Failure policy (``ServeSettings.failure_policy``), for an exception from a processor's
+factory, ``start``, ``run`` or ``process``: it is logged with the plugin's name and counted
+(``flowc_plugin_errors_total``), and then
+
+* ``bypass`` (default): the stage is taken out of the path; its later frames pass around
+  it unchanged (a failed tap just stops getting copies);
+* ``end``: the stream is ended (``EndStream``), and the other processors close normally.
+
+Either way no other stream notices. :meth:`Pipeline.aclose` calls every processor's
+``close()`` exactly once, however the stream ended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream, TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from flowc.plugins import ProcessorSpec
+from flowc.runtime.frames import AudioSent, EndStream, Frame, Transcript
+from flowc.runtime.metrics import Metrics, StageStats
+from flowc.runtime.processor import Processor, StreamContext
+
+log = logging.getLogger("flowc.pipeline")
+
+Emit = Callable[[Frame], Awaitable[None]]
+
+
+class _Inbox(ObjectReceiveStream[Frame]):
+    """A stage's view of its input: times the work between receives; closing it
+    only detaches the processor (the pipeline may keep forwarding frames around it)."""
+
+    def __init__(self, source: MemoryObjectReceiveStream[Frame], stats: StageStats) -> None:
+        self._source = source
+        self._stats = stats
+        self._since: float | None = None
+        self._closed = False
+
+    async def receive(self) -> Frame:
+        now = time.perf_counter()
+        if self._since is not None:
+            self._stats.busy_seconds += now - self._since
+            self._since = None
+        if self._closed:
+            raise anyio.EndOfStream
+        frame = await self._source.receive()
+        self._since = time.perf_counter()
+        self._stats.frames += 1
+        return frame
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+
+@dataclass(eq=False)
+class _Node:
+    """One processor in the chain."""
+
+    name: str
+    spec: ProcessorSpec
+    processor: Processor | None
+    stats: StageStats
+    inbox_send: MemoryObjectSendStream[Frame] | None = None
+    inbox_recv: MemoryObjectReceiveStream[Frame] | None = None
+    failed: bool = False
+    alive: bool = True
+    drops: int = 0
+    emit: Emit | None = None
+    """Where this stage's output goes (stages only)."""
+    taps_after: list[_Node] = field(default_factory=list)
+
+    @property
+    def is_tap(self) -> bool:
+        return self.spec.kind == "tap"
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """A processor to build: its spec and the validated settings from the flow."""
+
+    spec: ProcessorSpec
+    settings: Mapping[str, Any]
+
+
+class Pipeline:
+    """Builds and runs the processors of one stream (see the module docstring)."""
+
+    def __init__(
+        self,
+        steps: Sequence[StepPlan],
+        context: StreamContext,
+        *,
+        sink: Callable[[Frame], None],
+        metrics: Metrics,
+        notify: Callable[[str, Mapping[str, Any]], None],
+        failure_policy: str = "bypass",
+        stage_buffer: int = 64,
+        tap_buffer: int = 256,
+    ) -> None:
+        self.context = context
+        self._sink = sink
+        self._metrics = metrics
+        self._notify = notify
+        self._policy = failure_policy
+        self.errors: list[dict[str, str]] = []
+        self.nodes: list[_Node] = []
+        self._closed = False
+        self._watch_transcripts = True
+        for step in steps:
+            node = self._build(step)
+            if node is not None:
+                self.nodes.append(node)
+        # Wire the chain from the end: each stage's emit goes to the next stage (via the
+        # taps standing between them) or to the sink.
+        downstream: Emit = self._to_sink
+        pending_taps: list[_Node] = []
+        for node in reversed(self.nodes):
+            if node.is_tap:
+                send, recv = anyio.create_memory_object_stream[Frame](tap_buffer)
+                node.inbox_send, node.inbox_recv = send, recv
+                pending_taps.insert(0, node)
+                continue
+            send, recv = anyio.create_memory_object_stream[Frame](stage_buffer)
+            node.inbox_send, node.inbox_recv = send, recv
+            node.emit = self._observed(self._fan_out(pending_taps, downstream))
+            node.taps_after = pending_taps
+            pending_taps = []
+            downstream = self._stage_input(node)
+        self._head_taps = pending_taps
+        self.head: Emit = self._fan_out(pending_taps, downstream)
+        """The reader sends every inbound frame here."""
+        self.taps = [n for n in self.nodes if n.is_tap]
+
+    # ----------------------------------------------------------------- construction
+
+    def _build(self, step: StepPlan) -> _Node | None:
+        spec = step.spec
+        stats = self._metrics.stage(spec.name)
+        context = dataclasses.replace(
+            self.context, logger=logging.getLogger(f"flowc.processor.{spec.name}"))
+        try:
+            processor = spec.factory(step.settings, context)
+            if not isinstance(processor, Processor):
+                raise TypeError(f"factory returned {type(processor).__name__}, not a Processor")
+        except Exception as exc:
+            node = _Node(spec.name, spec, None, stats)
+            self._fail(node, exc, "factory")
+            return None
+        return _Node(spec.name, spec, processor, stats)
+
+    def _stage_input(self, node: _Node) -> Emit:
+        send = node.inbox_send
+        assert send is not None
+        return send.send
+
+    def _fan_out(self, taps: list[_Node], downstream: Emit) -> Emit:
+        if not taps:
+            return downstream
+
+        async def emit(frame: Frame) -> None:
+            for tap in taps:
+                self._copy(tap, frame)
+            await downstream(frame)
+
+        return emit
+
+    def _copy(self, tap: _Node, frame: Frame) -> None:
+        if not tap.alive or tap.inbox_send is None:
+            return
+        try:
+            tap.inbox_send.send_nowait(frame)
+        except anyio.WouldBlock:
+            tap.drops += 1
+            tap.stats.drops += 1
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            tap.alive = False
+
+    def _observed(self, downstream: Emit) -> Emit:
+        async def emit(frame: Frame) -> None:
+            if type(frame) is Transcript:
+                self._transcript(frame)
+            await downstream(frame)
+
+        return emit
+
+    async def _to_sink(self, frame: Frame) -> None:
+        self._sink(frame)
+
+    def _transcript(self, frame: Transcript) -> None:
+        self._notify("transcript", {
+            "stream": self.context.describe(),
+            "result": {"text": frame.text, "final": frame.final, "track": frame.track,
+                       "start_ms": frame.start_ms, "end_ms": frame.end_ms,
+                       "engine": frame.engine},
+        })
+
+    def sent(self, frame: AudioSent) -> None:
+        """Give a chunk the writer sent to every tap."""
+        for tap in self.taps:
+            self._copy(tap, frame)
+
+    # ------------------------------------------------------------------------ run
+
+    def start(self, tg: TaskGroup) -> None:
+        """Start one task per processor in ``tg``."""
+        for node in self.nodes:
+            if node.is_tap:
+                tg.start_soon(self._run_tap, node, name=f"tap {node.name}")
+            else:
+                tg.start_soon(self._run_stage, node, name=f"stage {node.name}")
+
+    async def close_input(self) -> None:
+        """No more inbound frames: end-of-stream starts flowing down the chain."""
+        for tap in self._head_taps:
+            await self._close_send(tap)
+        first = next((n for n in self.nodes if not n.is_tap), None)
+        if first is not None:
+            await self._close_send(first)
+
+    async def _close_send(self, node: _Node) -> None:
+        if node.inbox_send is not None:
+            await node.inbox_send.aclose()
+
+    async def _run_stage(self, node: _Node) -> None:
+        assert node.processor is not None and node.inbox_recv is not None
+        assert node.emit is not None
+        source, emit = node.inbox_recv, node.emit
+        try:
+            try:
+                await node.processor.start()
+                await node.processor.run(_Inbox(source, node.stats), emit)
+            except Exception as exc:
+                self._fail(node, exc, "run")
+            # Bypass: whatever is still coming passes around the processor.
+            async with source:
+                async for frame in source:
+                    await emit(frame)
+        finally:
+            with anyio.CancelScope(shield=True):
+                for tap in node.taps_after:
+                    await self._close_send(tap)
+                await self._close_next(node)
+
+    async def _close_next(self, node: _Node) -> None:
+        index = self.nodes.index(node)
+        nxt = next((n for n in self.nodes[index + 1:] if not n.is_tap), None)
+        if nxt is not None:
+            await self._close_send(nxt)
+
+    async def _run_tap(self, node: _Node) -> None:
+        assert node.processor is not None and node.inbox_recv is not None
+        emit = self._observed(self._discard)
+        try:
+            await node.processor.start()
+            await node.processor.run(_Inbox(node.inbox_recv, node.stats), emit)
+        except Exception as exc:
+            node.alive = False
+            self._fail(node, exc, "run")
+        finally:
+            node.alive = False
+            node.inbox_recv.close()
+
+    async def _discard(self, frame: Frame) -> None:
+        """Frames a tap emits are observed (transcripts) and dropped."""
+
+    def _fail(self, node: _Node, exc: BaseException, where: str) -> None:
+        node.failed = True
+        plugin = node.spec.plugin or "?"
+        self.context.logger.error(
+            "stream %s: processor %r of plugin %r failed in %s: %s: %s (policy: %s)",
+            self.context.stream_id, node.name, plugin, where, type(exc).__name__, exc,
+            self._policy, exc_info=exc)
+        self._metrics.plugin_error(plugin)
+        self.errors.append({"processor": node.name, "plugin": plugin, "where": where,
+                            "error": f"{type(exc).__name__}: {exc}"})
+        if self._policy == "end":
+            self._sink(EndStream(f"processor {node.name!r} failed"))
+
+    async def aclose(self, deadline_s: float) -> None:
+        """Run every processor's ``close()`` once (shielded, at most ``deadline_s`` s)."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True), anyio.move_on_after(deadline_s) as scope:
+            for node in self.nodes:
+                if node.processor is None:
+                    continue
+                try:
+                    await node.processor.close()
+                except Exception as exc:
+                    self._fail_close(node, exc)
+        if scope.cancelled_caught:
+            log.error("stream %s: processors did not close within %.1f s",
+                      self.context.stream_id, deadline_s)
+
+    def _fail_close(self, node: _Node, exc: BaseException) -> None:
+        plugin = node.spec.plugin or "?"
+        self.context.logger.error("stream %s: %r (plugin %r) failed to close: %s",
+                                  self.context.stream_id, node.name, plugin, exc, exc_info=exc)
+        self._metrics.plugin_error(plugin)
+        self.errors.append({"processor": node.name, "plugin": plugin, "where": "close",
+                            "error": f"{type(exc).__name__}: {exc}"})
+
+    def statistics(self) -> dict[str, Any]:
+        """Per-processor counters for ``stream_stopped``."""
+        return {
+            "drops": {n.name: n.drops for n in self.nodes if n.is_tap},
+            "failed": [n.name for n in self.nodes if n.failed],
+            "errors": list(self.errors),
+        }

@@ -1,0 +1,52 @@
+"""Server settings for ``flowc serve`` and :func:`flowc.runtime.app.create_app`.
+
+One frozen value, serialisable to JSON so ``--workers N`` can hand it to worker processes
+through an environment variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+FailurePolicy = Literal["bypass", "end"]
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """How the app serves flows. Defaults suit production; tests shorten timeouts."""
+
+    public_url: str | None = None
+    """Base URL Plivo reaches this server at (``https://voice.example.com``); rendered into
+    the XML and used to check signatures. ``None``: the request's own scheme and host."""
+    auth_token: str | None = None
+    """Plivo auth token: every HTTP callback and stream handshake must be signed with it."""
+    trust_forwarded: bool = False
+    """Honour ``X-Forwarded-Proto`` / ``X-Forwarded-Host`` (only behind a proxy you run)."""
+    verify_websocket: bool = True
+    """With a token, check the handshake's ``X-Plivo-Signature-V3`` (plivo.md §4.3)."""
+    drain_timeout: float = 30.0
+    """Seconds active streams may run after SIGTERM before they are cut."""
+    close_timeout: float = 10.0
+    """Seconds a stream's processors get to finish and ``close()`` once the stream ends."""
+    stage_buffer: int = 64
+    """Frames buffered between two stages (about 1.3 s of 20 ms audio)."""
+    tap_buffer: int = 256
+    """Frames buffered for each tap before copies are dropped."""
+    playback_lead_ms: float = 120.0
+    """How far ahead of real time outbound audio may be sent (Plivo's buffer stays short)."""
+    failure_policy: FailurePolicy = "bypass"
+    """A processor that raises: ``bypass`` (frames pass around it) or ``end`` the stream."""
+    worker_threads: int = 4
+    """Threads for ``ctx.run_sync`` (CPU-heavy processor work), shared by all streams."""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable mapping (for worker processes)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> ServeSettings:
+        """The inverse of :meth:`to_json_dict`; unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,1 @@
+"""flowc-denoiser: streaming noise suppression for the caller's audio (RNNoise, speexdsp)."""

@@ -140,6 +140,7 @@ class Session:
             run_sync=functools.partial(anyio.to_thread.run_sync, limiter=runtime.limiter),
             notify=runtime.observers.notify,
             metrics=runtime.metrics,
+            engines=runtime.host.engines_of,
         )
 
     def _plans(self) -> list[StepPlan]:

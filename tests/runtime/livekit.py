@@ -187,8 +187,8 @@ class PlivoStream:
                          "dtmf": {"track": "inbound", "digit": digit,
                                   "timestamp": "1705312201234"}})
 
-    async def event(self, name: str, **fields: Any) -> None:
-        await self.send({"event": name, "sequenceNumber": self._next(),
+    async def event(self, event: str, **fields: Any) -> None:
+        await self.send({"event": event, "sequenceNumber": self._next(),
                          "streamId": self.stream_id, **fields})
 
     async def receive(self, *, within: float = 5.0) -> dict[str, Any]:

@@ -30,7 +30,7 @@ def _energy_bounds_ms(pcm: np.ndarray, rate: int) -> tuple[float, float]:
 
 def _feed(detector: SpeechDetector, pcm: np.ndarray, rate: int) -> list[tuple[str, float]]:
     step = rate // 50  # 20 ms chunks, as Plivo sends them
-    events = []
+    events: list[tuple[str, float]] = []
     for i in range(0, len(pcm), step):
         events += [(e.kind, e.at_ms) for e in detector.feed(pcm[i : i + step])]
     return events

@@ -1,0 +1,182 @@
+"""The agent stage driven directly, with an in-process Plivo side (flowc_agent.loopback).
+
+Caller speech is real speech (the piper fixtures); replies are real espeak audio; the
+Plivo side answers checkpoints only once the audio before them has played.
+"""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from flowc_agent.agent import AgentProcessor
+from flowc_agent.loopback import Loopback
+
+from flowc.runtime.processor import StreamContext
+
+pytestmark = pytest.mark.anyio
+
+SPEECH = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
+SPEED = 4.0
+
+RULES: dict[str, Any] = {
+    "slots": {"hours": "nine to five"},
+    "intents": [
+        {"name": "hours", "keywords": ["hours", "open"], "reply": "We are open {hours}."},
+        {"name": "order", "patterns": [r"order number (?P<order>\d+)"],
+         "reply": "Order {order} ships today."},
+        {"name": "story", "keywords": ["package"], "reply":
+         "I am sorry about your package. Let me explain what usually happens with late "
+         "deliveries in great detail. The courier scans every parcel twice a day. Then our "
+         "team checks the scans every single morning. Finally we call you back."},
+        {"name": "sales", "dtmf": "1", "reply": "You pressed one for sales."},
+        {"name": "bye", "keywords": ["goodbye"], "reply": "Goodbye!", "action": "end"},
+    ],
+    "fallback": "Sorry?",
+}
+
+
+def speech(name: str) -> np.ndarray:
+    with wave.open(str(SPEECH / name)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), np.int16)
+
+
+def context(**overrides: Any) -> StreamContext:
+    fields: dict[str, Any] = {
+        "flow": "test", "flow_version": "1", "stream_key": "agent",
+        "call_id": "c0ffee00-0000-4000-8000-000000000001",
+        "stream_id": "5eed0000-0000-4000-8000-000000000002", "account_id": "MATEST",
+        "content_type": "audio/x-mulaw;rate=8000", "encoding": "audio/x-mulaw",
+        "sample_rate": 8000, "tracks": ("inbound",), "bidirectional": True,
+    }
+    fields.update(overrides)
+    return StreamContext(**fields)
+
+
+def agent(settings: Mapping[str, Any] | None = None, **ctx: Any) -> AgentProcessor:
+    base: dict[str, Any] = {"greeting": "Hello. How can I help?", "rules": RULES,
+                            "transcript_wait_ms": 1500}
+    base.update(settings or {})
+    return AgentProcessor(base, context(**ctx))
+
+
+def heard(processor: AgentProcessor) -> list[tuple[str, str]]:
+    return [(m.role, m.content) for m in processor.history.messages()]
+
+
+async def test_greeting_is_spoken_sentence_by_sentence_and_confirmed() -> None:
+    processor = agent()
+    async with Loopback(processor, speed=SPEED) as call:
+        await call.wait_for("played", 2)
+        await call.wait_quiet()
+    kinds = [k for k in call.kinds() if k in ("audio_out", "checkpoint")]
+    assert kinds == ["audio_out", "checkpoint", "audio_out", "checkpoint"]
+    assert heard(processor) == [("assistant", "Hello. How can I help?")]
+    assert sum(len(p) for p in call.heard) > 0.8 * 8000
+
+
+async def test_spoken_turn_gets_a_reply_with_slots_and_metrics() -> None:
+    processor = agent()
+    async with Loopback(processor, speed=SPEED) as call:
+        await call.wait_quiet()
+        await call.say(speech("s06.wav"), 16000, text="what are your opening hours on saturday")
+        await call.wait_for("played", 3)
+        await call.wait_quiet()
+    assert heard(processor) == [
+        ("assistant", "Hello. How can I help?"),
+        ("user", "what are your opening hours on saturday"),
+        ("assistant", "We are open nine to five."),
+    ]
+    [turn] = processor.stats.turns
+    assert (turn.trigger, turn.intent) == ("speech", "hours")
+    assert turn.eou is not None and turn.transcript is not None
+    assert turn.reply_text is not None and turn.first_audio is not None
+    assert turn.speech_end < turn.eou <= turn.transcript <= turn.reply_text <= turn.first_audio
+    assert processor.stats.barge_ins == 0
+
+
+async def test_without_transcriber_speech_is_ignored_and_keys_still_work() -> None:
+    processor = agent({"transcript_wait_ms": 200})
+    async with Loopback(processor, speed=SPEED) as call:
+        await call.wait_quiet()
+        await call.say(speech("s02.wav"), 16000)  # no transcript follows
+        await call.until(lambda: processor.stats.ignored_turns == 1)
+        await call.wait_quiet()
+        assert call.kinds().count("audio_out") == 2  # the greeting only
+        await call.press("1")
+        await call.wait_for("played", 3)
+    assert heard(processor)[-2:] == [("user", "(pressed 1)"),
+                                     ("assistant", "You pressed one for sales.")]
+    assert processor.stats.turns[0].trigger == "dtmf"
+
+
+async def test_barge_in_clears_playback_and_history_keeps_only_what_played() -> None:
+    processor = agent({"greeting": ""})
+    async with Loopback(processor, speed=SPEED) as call:
+        await call.say(speech("s03.wav"), 16000, text="my package never came")
+        first = await call.wait_for("played", 1)  # the first sentence has been heard
+        await call.say(speech("s06.wav"), 16000)  # the caller talks over the agent
+        clear = await call.wait_for("clear")
+        await call.wait_quiet()
+    after_clear = [e for e in call.events if e.t > clear.t]
+    assert "audio_out" not in [e.kind for e in after_clear]
+    assert "checkpoint" not in [e.kind for e in after_clear]
+    assert first.t < clear.t
+    history = processor.history.transcript()
+    reply = [e for e in history if e["role"] == "assistant"]
+    assert reply[0]["interrupted"] is True
+    assert reply[0]["text"].startswith("I am sorry about your package.")
+    assert "Finally we call you back." not in reply[0]["text"]
+    played = [e.detail for e in call.events if e.kind == "played"]
+    assert reply[0]["text"].count(".") == len(played)  # exactly the confirmed sentences
+    assert processor.stats.barge_ins == 1
+    assert len(processor.stats.barge_in_clear_ms) == len(processor.stats.barge_in_stop_ms) == 1
+
+
+async def test_no_barge_in_when_disabled() -> None:
+    processor = agent({"greeting": "", "barge_in": False})
+    async with Loopback(processor, speed=SPEED) as call:
+        await call.say(speech("s03.wav"), 16000, text="my package never came")
+        await call.wait_for("playing")
+        await call.say(speech("s06.wav"), 16000)
+        await call.wait_quiet(quiet=0.8)
+    assert "clear" not in call.kinds()
+    assert processor.stats.barge_ins == 0
+    reply = [e for e in processor.history.transcript() if e["role"] == "assistant"]
+    assert reply[0]["text"].endswith("Finally we call you back.")
+
+
+async def test_end_action_closes_the_stream_after_the_goodbye_played() -> None:
+    processor = agent({"greeting": ""})
+    async with Loopback(processor, speed=SPEED) as call:
+        await call.say(speech("s09.wav"), 16000, text="thank you very much goodbye")
+        await call.wait_ended()
+    kinds = call.kinds()
+    assert kinds[-2:] == ["played", "end"]
+    assert call.ended_reason == "agent: end"
+    assert heard(processor)[-1] == ("assistant", "Goodbye!")
+
+
+async def test_agent_on_a_16k_stream() -> None:
+    processor = agent(sample_rate=16000, content_type="audio/x-l16;rate=16000",
+                      encoding="audio/x-l16")
+    async with Loopback(processor, rate=16000, speed=SPEED) as call:
+        await call.wait_quiet()
+        await call.say(speech("s06.wav"), 16000, text="opening hours")
+        await call.wait_for("played", 3)
+    assert heard(processor)[-1] == ("assistant", "We are open nine to five.")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _no_plivo_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PLIVO_AUTH_ID", raising=False)
+    monkeypatch.delenv("PLIVO_AUTH_TOKEN", raising=False)

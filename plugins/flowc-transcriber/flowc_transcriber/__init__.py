@@ -1,0 +1,1 @@
+"""flowc's built-in transcriber plugin: streaming speech-to-text with pluggable engines."""

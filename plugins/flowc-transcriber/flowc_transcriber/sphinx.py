@@ -1,0 +1,187 @@
+"""The default engine: pocketsphinx streaming, with partial hypotheses.
+
+pocketsphinx's bundled US English model is trained on 16 kHz features, so telephone
+audio (8 kHz) is upsampled to 16 kHz (soxr, streaming) and decoded with a cepstral mean
+(``cmninit``) calibrated for band-limited speech: with the default mean, streaming
+recognition of upsampled 8 kHz audio starts far off and is about twice as bad
+(``/work/shared/audio.md`` §1). Utterances are cut by Silero VAD
+(:class:`~flowc_transcriber.segment.UtteranceSegmenter`); audio is fed in 20 ms chunks,
+partials come from ``hyp()`` and the final from ``end_utt()``.
+
+``Decoder()`` takes about 0.3-0.5 s and 120 MB to load, so decoders are pooled: a track
+takes one when its first audio arrives and gives it back when the track ends; the next
+call reuses it warm (its cepstral mean reset to ``cmninit``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from flowc.runtime.codec import StreamResampler
+from flowc.runtime.frames import PCM
+from flowc_transcriber.engine import EngineError, EngineResult
+from flowc_transcriber.segment import (
+    SegmentEvent,
+    UtteranceAudio,
+    UtteranceEnd,
+    UtteranceSegmenter,
+    UtteranceStart,
+)
+from flowc_transcriber.settings import check_language, segmenter_options
+
+DECODER_RATE = 16000
+CHUNK = DECODER_RATE // 50
+"""20 ms at 16 kHz: the size ``process_raw`` gets."""
+
+CMNINIT_16K = "40,3,-1"
+"""pocketsphinx's own default, right for wideband (16 kHz) speech."""
+
+CMNINIT_8K = "50.43,32.55,-35.98,45.50,-16.15,-2.97,12.26,-26.07,18.37,-8.83,2.97,9.81,-17.32"
+"""Cepstral mean of telephone speech upsampled to 16 kHz.
+
+Computed once, offline, by ``plugins/flowc-transcriber/scripts/calibrate_cmninit.py``:
+six sentences (none of them in the test fixtures) spoken by the piper voice, resampled to
+8 kHz, G.711 μ-law encoded and decoded, upsampled to 16 kHz and batch-decoded; the value
+is ``Decoder.get_cmn(update=True)`` after that pass. Rerun the script to recalibrate.
+"""
+
+
+class DecoderPool:
+    """Idle pocketsphinx decoders, by configuration (thread-safe)."""
+
+    def __init__(self, max_idle: int = 4) -> None:
+        self.max_idle = max_idle
+        self._idle: dict[tuple[tuple[str, Any], ...], list[Any]] = {}
+        self._lock = threading.Lock()
+        self.created = 0
+
+    def acquire(self, config: Mapping[str, Any]) -> Any:
+        """A decoder built with ``config`` (reused when one is idle)."""
+        key = tuple(sorted(config.items()))
+        with self._lock:
+            idle = self._idle.get(key)
+            if idle:
+                return idle.pop()
+        from pocketsphinx import Decoder
+
+        try:
+            decoder = Decoder(loglevel="FATAL", **config)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise EngineError(f"pocketsphinx rejected options {dict(config)!r}: {exc}") from exc
+        with self._lock:
+            self.created += 1
+        return decoder
+
+    def release(self, config: Mapping[str, Any], decoder: Any) -> None:
+        """Give ``decoder`` back (dropped when the pool is full)."""
+        key = tuple(sorted(config.items()))
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self.max_idle:
+                idle.append(decoder)
+
+    def prewarm(self, count: int = 1, config: Mapping[str, Any] | None = None) -> None:
+        """Load ``count`` decoders ahead of the first call (blocking; run it in a thread)."""
+        decoders = [self.acquire(config or {}) for _ in range(count)]
+        for decoder in decoders:
+            self.release(config or {}, decoder)
+
+
+POOL = DecoderPool()
+
+
+class SphinxEngine:
+    """Streaming pocketsphinx for one track (see the module docstring)."""
+
+    name = "pocketsphinx"
+
+    def __init__(self, settings: Mapping[str, Any], rate: int, *, pool: DecoderPool = POOL):
+        check_language(settings, self.name)
+        if rate not in (8000, 16000):
+            raise EngineError(f"pocketsphinx engine: unsupported sample rate {rate}")
+        options = dict(settings.get("options") or {})
+        default_cmn = CMNINIT_8K if rate == 8000 else CMNINIT_16K
+        self._cmninit = str(options.pop("cmninit", default_cmn))
+        self._config = options
+        self._pool = pool
+        self._decoder: Any = pool.acquire(options)
+        self._decoder.set_cmn(self._cmninit)
+        self._resampler = StreamResampler(rate, DECODER_RATE)
+        self._segmenter = UtteranceSegmenter(DECODER_RATE, **segmenter_options(settings))
+        self._partials = bool(settings.get("partials", True))
+        self._partial_every = int(settings.get("partial_interval_ms", 250))
+        self._in_utt = False
+        self._utt_start = 0
+        self._utt_ms = 0
+        self._last_partial = ""
+        self._last_partial_at = 0
+
+    def feed(self, pcm: PCM) -> list[EngineResult]:
+        return self._handle(self._segmenter.feed(self._resampler.process(pcm)))
+
+    def finish(self) -> list[EngineResult]:
+        events = self._segmenter.feed(self._resampler.flush())
+        return self._handle([*events, *self._segmenter.finish()])
+
+    def close(self) -> None:
+        decoder, self._decoder = self._decoder, None
+        if decoder is None:
+            return
+        if self._in_utt:
+            try:
+                decoder.end_utt()
+            except RuntimeError:
+                return  # a decoder in an unknown state is not pooled
+            self._in_utt = False
+        self._pool.release(self._config, decoder)
+
+    def _handle(self, events: list[SegmentEvent]) -> list[EngineResult]:
+        results: list[EngineResult] = []
+        for event in events:
+            if isinstance(event, UtteranceStart):
+                self._decoder.start_utt()
+                self._in_utt = True
+                self._utt_start = event.at_ms
+                self._utt_ms = 0
+                self._last_partial = ""
+                self._last_partial_at = 0
+            elif isinstance(event, UtteranceAudio):
+                pcm = event.pcm
+                for offset in range(0, len(pcm), CHUNK):
+                    self._decoder.process_raw(pcm[offset : offset + CHUNK].tobytes(), False, False)
+                self._utt_ms += len(pcm) * 1000 // DECODER_RATE
+                partial = self._partial()
+                if partial is not None:
+                    results.append(partial)
+            elif isinstance(event, UtteranceEnd):
+                final = self._final(event.at_ms)
+                if final is not None:
+                    results.append(final)
+        return results
+
+    def _partial(self) -> EngineResult | None:
+        if not self._partials or self._utt_ms - self._last_partial_at < self._partial_every:
+            return None
+        self._last_partial_at = self._utt_ms
+        hyp = self._decoder.hyp()
+        text = hyp.hypstr.strip() if hyp is not None else ""
+        if not text or text == self._last_partial:
+            return None
+        self._last_partial = text
+        return EngineResult(text, False, self._utt_start, self._utt_start + self._utt_ms)
+
+    def _final(self, end_ms: int) -> EngineResult | None:
+        self._decoder.end_utt()
+        self._in_utt = False
+        hyp = self._decoder.hyp()
+        text = hyp.hypstr.strip() if hyp is not None else ""
+        if not text and not self._last_partial:
+            return None
+        return EngineResult(text, True, self._utt_start, max(end_ms, self._utt_start))
+
+
+def create(settings: Mapping[str, Any], rate: int) -> SphinxEngine:
+    """The ``pocketsphinx`` engine factory (``register_engines``)."""
+    return SphinxEngine(settings, rate)

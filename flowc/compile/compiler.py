@@ -457,9 +457,7 @@ class Compiler:
         if not state.pipelines:
             return
         if self.host is None:
-            from flowc.plugins import load_plugins
-
-            self.host = load_plugins()
+            self.host = default_host()
         for path, mapping, items in state.pipelines:
             steps = pipeline_checks.check(self, self.host, path, mapping, items)
             key = mapping.get("name") if isinstance(mapping.get("name"), str) else None
@@ -514,6 +512,18 @@ class Compiler:
                 self.error(("documents", name), f"document {name!r} renders to {size} bytes; "
                            f"Plivo accepts at most {MAX_DOCUMENT_BYTES}", "doc.too-large",
                            key=True)
+
+
+_HOSTS: list[PluginHost] = []
+
+
+def default_host() -> PluginHost:
+    """The installed plugins, loaded once per process (only when a flow has a pipeline)."""
+    if not _HOSTS:
+        from flowc.plugins import load_plugins
+
+        _HOSTS.append(load_plugins())
+    return _HOSTS[0]
 
 
 def _without_conditions(element: Element) -> Element:

@@ -35,6 +35,11 @@ def check(c: Compiler, host: PluginHost, path: Path, stream: dict[str, Any],
         (name, settings), = item.items()
         spath: Path = (*path, index, name)
         spec = host.processors.get(name)
+        broken = [p for p in host.plugins if p.error is not None and p.name == name]
+        if spec is None and broken:
+            c.error(spath, f"processor {name!r} is unavailable: its plugin failed to load "
+                    f"({broken[0].error})", "pipeline.plugin-error", key=True)
+            continue
         if spec is None:
             known = sorted(host.processors)
             c.error(spath, f"unknown processor {name!r}" + did_you_mean(name, known)

@@ -92,8 +92,8 @@ def check_document(c: Compiler, steps: list[Any], path: Path) -> None:
             ended_at = verb
     if steps and isinstance(steps[-1], dict) and "Stream" in steps[-1]:
         value = steps[-1]["Stream"]
-        keep = isinstance(value, dict) and value.get("keepCallAlive") is True
-        if not keep:
+        keep = value.get("keepCallAlive", False) if isinstance(value, dict) else False
+        if keep is False:  # a non-boolean was reported by the schema
             c.warn((*path, len(steps) - 1, "Stream"), "the call ends right after this Stream "
                    "(it is the last element); set keepCallAlive: true to keep streaming",
                    "stream.ends-call", key=True)

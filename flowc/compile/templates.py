@@ -130,6 +130,11 @@ class Templates:
                     hint = " (request parameters are not available here)"
                 issues.append(Issue("template.undefined", f"undefined name {name!r}{hint}",
                                     needle=name))
+        for stmt in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport,
+                                   nodes.Extends)):
+            kind = type(stmt).__name__.lower().replace("fromimport", "import")
+            issues.append(Issue("template.unsupported", f"{{% {kind} %}} is not supported in "
+                                "flow templates", needle=kind))
         for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
             if isinstance(node, nodes.Getattr):
                 attr: Any = node.attr

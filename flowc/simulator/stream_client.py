@@ -408,14 +408,17 @@ class PlivoStreamClient:
             return False
         return len(self.audio_arrivals) >= count
 
-    async def wait_idle(self, quiet: float = 1.0, within: float | None = None) -> bool:
+    async def wait_idle(
+        self, quiet: float = 1.0, within: float | None = None, *, since: float | None = None
+    ) -> bool:
         """Wait until the caller has nothing left to say, nothing is playing and no
-        ``playAudio`` arrived for ``quiet`` seconds (or the stream closed). False after
-        ``within`` seconds."""
+        ``playAudio`` arrived for ``quiet`` seconds (counted from ``since`` at the
+        earliest), or the stream closed. False after ``within`` seconds."""
         deadline = None if within is None else self.clock() + within
         while not self.closed:
             now = self.clock()
-            idle_since = max(self._play_end, self._last_audio_at or 0.0, self.opened_at or now)
+            idle_since = max(self._play_end, self._last_audio_at or 0.0,
+                             self.opened_at or now, since or 0.0)
             if not self._queue and now - idle_since >= quiet:
                 return True
             if deadline is not None and now >= deadline:
@@ -528,7 +531,7 @@ class PlivoStreamClient:
             chunk = utterance.pcm[utterance.offset : utterance.offset + samples]
             utterance.offset += len(chunk)
             if utterance.offset >= len(utterance.pcm):
-                utterance.ended = now + len(chunk) / self.spec.sample_rate
+                utterance.ended = now
                 self._queue.popleft()
                 utterance.done.set()
             if len(chunk) == 0:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowc.plugins import PluginHost
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -12,11 +15,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
-def describe() -> list[dict[str, Any]]:
+def describe(host: PluginHost | None = None) -> list[dict[str, Any]]:
     """Every plugin with its version, hooks, processors and engines, or its error."""
     from flowc.plugins import load_plugins
 
-    host = load_plugins()
+    host = host or load_plugins()
     out = []
     for info in host.plugins:
         processors = [
@@ -32,24 +35,29 @@ def describe() -> list[dict[str, Any]]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    """Print the list; exit 1 if a plugin is broken."""
-    plugins = describe()
-    if args.json:
-        print(json.dumps(plugins, indent=2))
-    elif not plugins:
-        print("no plugins installed")
-    for plugin in plugins if not args.json else ():
-        print(f"{plugin['name']} ({plugin['distribution']} {plugin['version']})")
+def format_text(plugins: list[dict[str, Any]]) -> str:
+    """The human-readable listing."""
+    if not plugins:
+        return "no plugins installed\n"
+    lines = []
+    for plugin in plugins:
+        lines.append(f"{plugin['name']} ({plugin['distribution']} {plugin['version']})")
         if plugin["error"]:
-            print(f"  BROKEN: {plugin['error']}")
+            lines.append(f"  BROKEN: {plugin['error']}")
             continue
-        print(f"  hooks: {', '.join(plugin['hooks']) or '-'}")
+        lines.append(f"  hooks: {', '.join(plugin['hooks']) or '-'}")
         for proc in plugin["processors"]:
             extra = " [plays audio]" if proc["plays_audio"] else ""
             rates = "/".join(str(r // 1000) for r in proc["sample_rates"])
-            print(f"  processor {proc['name']} ({proc['kind']}, {rates} kHz){extra}"
-                  f"{': ' + proc['description'] if proc['description'] else ''}")
-        for engine in plugin["engines"]:
-            print(f"  engine {engine}")
+            about = f": {proc['description']}" if proc["description"] else ""
+            lines.append(f"  processor {proc['name']} ({proc['kind']}, {rates} kHz){extra}{about}")
+        lines.extend(f"  engine {engine}" for engine in plugin["engines"])
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the list; exit 1 if a plugin is broken."""
+    plugins = describe()
+    print(json.dumps(plugins, indent=2) if args.json else format_text(plugins), end="\n"
+          if args.json else "")
     return 1 if any(p["error"] for p in plugins) else 0

@@ -164,8 +164,9 @@ def run(args: argparse.Namespace) -> int:
         os.environ[ENV_CONFIG] = json.dumps(config)
         return server.run("flowc.commands.serve:worker_app", host=bind, port=args.port,
                           workers=args.workers, log_level=uvicorn_level,
-                          access_log=args.access_log)
+                          access_log=args.access_log,
+                          ws_max_size=settings.max_message_bytes)
     factory = server.drainable(lambda: create_app(flows, host=host, settings=settings),
                                settings.drain_timeout)
     return server.run(factory, host=bind, port=args.port, log_level=uvicorn_level,
-                      access_log=args.access_log)
+                      access_log=args.access_log, ws_max_size=settings.max_message_bytes)

@@ -27,7 +27,7 @@ from starlette.websockets import WebSocket
 
 from flowc.model import CompiledFlow, Document, StreamRoute, status_path
 from flowc.plugins import PluginHost, load_plugins
-from flowc.runtime import signature
+from flowc.runtime import limits, signature
 from flowc.runtime.session import Session
 from flowc.runtime.settings import ServeSettings
 from flowc.runtime.state import Runtime
@@ -111,7 +111,10 @@ async def _form(request: Request) -> dict[str, list[str]]:
     content_type = request.headers.get("content-type", "")
     if content_type and not content_type.startswith("application/x-www-form-urlencoded"):
         return {}
-    body = (await request.body()).decode("utf-8", "replace")
+    # limits: a callback body is read (to check its signature) only up to max_body_bytes
+    runtime: Runtime = request.app.state.flowc
+    body = (await limits.read_body(request, runtime.settings.max_body_bytes)).decode(
+        "utf-8", "replace")
     form: dict[str, list[str]] = {}
     for key, value in parse_qsl(body, keep_blank_values=True):
         form.setdefault(key, []).append(value)
@@ -214,8 +217,19 @@ def _stream(runtime: Runtime, flow: CompiledFlow, route: StreamRoute
             runtime.metrics.streams_refused += 1
             await websocket.close(1008)
             return
-        await websocket.accept()
-        await Session(runtime, flow, route, websocket).run()
+        # limits: max_streams and handshake_rate, checked before accept (flowc/runtime/limits.py)
+        gate = limits.gate_for(runtime)
+        refused = gate.admit()
+        if refused is not None:
+            runtime.metrics.streams_refused += 1
+            log.warning("refused stream %s/%s: %s", flow.name, route.key, refused)
+            await websocket.close(limits.CLOSE_TRY_AGAIN_LATER)
+            return
+        try:
+            await websocket.accept()
+            await Session(runtime, flow, route, websocket).run()
+        finally:
+            gate.release()
 
     return stream
 

@@ -95,6 +95,7 @@ def run(
     workers: int = 1,
     log_level: str = "info",
     access_log: bool = False,
+    ws_max_size: int = 65536,
 ) -> int:
     """Serve ``app`` (a factory, or its import string for ``workers > 1``) until signalled."""
     config = uvicorn.Config(
@@ -109,6 +110,7 @@ def run(
         server_header=False,
         lifespan="off",
         timeout_graceful_shutdown=5,
+        ws_max_size=ws_max_size,  # limits: ServeSettings.max_message_bytes
     )
     if workers > 1:
         if not isinstance(app, str):

@@ -20,7 +20,7 @@ import anyio.to_thread
 from starlette.websockets import WebSocket
 
 from flowc.model import CompiledFlow, StreamRoute
-from flowc.runtime import codec, protocol
+from flowc.runtime import codec, limits, protocol
 from flowc.runtime.frames import AudioIn, Cleared, Dtmf, Frame, Played
 from flowc.runtime.pipeline import Pipeline, StepPlan
 from flowc.runtime.processor import StreamContext
@@ -69,7 +69,13 @@ class Session:
         runtime.session_started(self)
         try:
             with self.scope:
-                start = await self._await_start()
+                start = None
+                # limits: a socket that never sends start is closed after start_timeout
+                with anyio.move_on_after(runtime.settings.start_timeout or None) as waiting:
+                    start = await self._await_start()
+                if waiting.cancelled_caught:
+                    self.reason = "no start event"
+                    await self._close_socket(1000, self.reason)
                 if start is not None:
                     await self._serve(start)
         finally:
@@ -187,7 +193,10 @@ class Session:
                 outer.start_soon(writer.run, name="writer")
                 async with anyio.create_task_group() as stages:
                     pipeline.start(stages)
-                    self.reason = await self._read(pipeline.head)
+                    # limits: the watchdog cancels `reading` on idle_timeout / streamTimeout
+                    with anyio.CancelScope() as reading:
+                        outer.start_soon(limits.watch, self, reading, settings, name="watchdog")
+                        self.reason = await self._read(pipeline.head)
                     await pipeline.close_input()
                     stages.cancel_scope.deadline = anyio.current_time() + settings.close_timeout
                 outer.cancel_scope.cancel()

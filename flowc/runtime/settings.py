@@ -40,6 +40,23 @@ class ServeSettings:
     """A processor that raises: ``bypass`` (frames pass around it) or ``end`` the stream."""
     worker_threads: int = 4
     """Threads for ``ctx.run_sync`` (CPU-heavy processor work), shared by all streams."""
+    # Limits (enforced by flowc/runtime/limits.py; 0 disables a limit).
+    max_message_bytes: int = 65536
+    """Largest inbound WebSocket message; a bigger one closes the stream (1009)."""
+    max_streams: int = 1000
+    """Concurrent streams per process; handshakes beyond are refused (1013)."""
+    handshake_rate: float = 50.0
+    """Stream handshakes per second per process (token bucket), beyond are refused (1013)."""
+    handshake_burst: int = 200
+    """Handshakes allowed at once before ``handshake_rate`` applies."""
+    start_timeout: float = 10.0
+    """Seconds a new stream may take to send ``start`` before it is closed."""
+    idle_timeout: float = 30.0
+    """Seconds without any inbound message before a stream is ended."""
+    stream_timeout_grace: float = 2.0
+    """Seconds past the flow's ``streamTimeout`` before the server ends the stream itself."""
+    max_body_bytes: int = 65536
+    """Largest HTTP callback body (413 beyond), read before its signature is checked."""
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-serialisable mapping (for worker processes)."""

@@ -14,9 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from flowc_agent.agent import AgentProcessor
-from flowc_agent.loopback import Loopback
-
-from flowc.runtime.processor import StreamContext
+from flowc_agent.loopback import Loopback, stream_context
 
 pytestmark = pytest.mark.anyio
 
@@ -45,23 +43,11 @@ def speech(name: str) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), np.int16)
 
 
-def context(**overrides: Any) -> StreamContext:
-    fields: dict[str, Any] = {
-        "flow": "test", "flow_version": "1", "stream_key": "agent",
-        "call_id": "c0ffee00-0000-4000-8000-000000000001",
-        "stream_id": "5eed0000-0000-4000-8000-000000000002", "account_id": "MATEST",
-        "content_type": "audio/x-mulaw;rate=8000", "encoding": "audio/x-mulaw",
-        "sample_rate": 8000, "tracks": ("inbound",), "bidirectional": True,
-    }
-    fields.update(overrides)
-    return StreamContext(**fields)
-
-
 def agent(settings: Mapping[str, Any] | None = None, **ctx: Any) -> AgentProcessor:
     base: dict[str, Any] = {"greeting": "Hello. How can I help?", "rules": RULES,
                             "transcript_wait_ms": 1500}
     base.update(settings or {})
-    return AgentProcessor(base, context(**ctx))
+    return AgentProcessor(base, stream_context(**ctx))
 
 
 def heard(processor: AgentProcessor) -> list[tuple[str, str]]:
@@ -162,8 +148,7 @@ async def test_end_action_closes_the_stream_after_the_goodbye_played() -> None:
 
 
 async def test_agent_on_a_16k_stream() -> None:
-    processor = agent(sample_rate=16000, content_type="audio/x-l16;rate=16000",
-                      encoding="audio/x-l16")
+    processor = agent(rate=16000)
     async with Loopback(processor, rate=16000, speed=SPEED) as call:
         await call.wait_quiet()
         await call.say(speech("s06.wav"), 16000, text="opening hours")

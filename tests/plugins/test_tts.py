@@ -6,11 +6,11 @@ import threading
 
 import numpy as np
 import pytest
-
-from flowc.plugins import load_plugins
 from flowc_agent.text import SentenceSplitter, split_sentences
 from flowc_agent.tts import TtsEngine, sentences
 from flowc_agent.tts.espeak import EspeakEngine, EspeakError
+
+from flowc.plugins import load_plugins
 
 REPLY = "Sure, I can help you with that. Your appointment is confirmed for Tuesday."
 

@@ -103,7 +103,8 @@ class AgentProcessor(Processor):
     async def start(self) -> None:
         if self.tts is None:
             tts = self.settings["tts"]
-            self.tts = await self._run_sync(engine_for, tts["engine"], tts.get("options", {}))
+            self.tts = await self._run_sync(engine_for, tts["engine"], tts.get("options", {}),
+                                            self.context.engines)
         if self.brain is None:
             self.brain = make_brain(self.settings, self.context.params)
         self.rest = PlivoRest.from_settings(self.settings["plivo"])
@@ -382,17 +383,21 @@ def _synth_all(engine: TtsEngine, text: str) -> list[tuple[str, PCM]]:
 _ENGINES: dict[tuple[str, str], TtsEngine] = {}
 
 
-def engine_for(name: str, options: Mapping[str, Any]) -> TtsEngine:
-    """A shared TTS engine instance (built-in or from a plugin), created once per options."""
+def engine_for(name: str, options: Mapping[str, Any],
+               lookup: Callable[[str], Mapping[str, Any]] | None = None) -> TtsEngine:
+    """A shared TTS engine instance (built-in or from a plugin), created once per options.
+
+    ``lookup`` is ``StreamContext.engines`` when serving."""
     import orjson
 
     key = (name, orjson.dumps(dict(options), option=orjson.OPT_SORT_KEYS).decode())
     if key not in _ENGINES:
-        _ENGINES[key] = tts_factory(name)(**options)
+        _ENGINES[key] = tts_factory(name, lookup)(**options)
     return _ENGINES[key]
 
 
-def tts_factory(name: str) -> Callable[..., TtsEngine]:
+def tts_factory(name: str, lookup: Callable[[str], Mapping[str, Any]] | None = None
+                ) -> Callable[..., TtsEngine]:
     """The factory of TTS engine ``name``: built-in, else any plugin's ``tts`` engine."""
     if name == "espeak":
         from flowc_agent.tts.espeak import factory as espeak
@@ -402,9 +407,11 @@ def tts_factory(name: str) -> Callable[..., TtsEngine]:
         from flowc_agent.tts.piper import factory as piper
 
         return piper
-    from flowc.plugins import load_plugins
+    if lookup is None:
+        from flowc.plugins import load_plugins
 
-    engines = load_plugins().engines_of("tts")
+        lookup = load_plugins().engines_of
+    engines = lookup("tts")
     if name not in engines:
         raise ValueError(f"unknown tts engine {name!r} (installed: {sorted(engines)})")
     factory: Callable[..., TtsEngine] = engines[name].factory

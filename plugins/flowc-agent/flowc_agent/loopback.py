@@ -38,9 +38,23 @@ from flowc.runtime.frames import (
     SendDtmf,
     Transcript,
 )
-from flowc.runtime.processor import Processor
+from flowc.runtime.processor import Processor, StreamContext
 
 FRAME_S = 0.02
+
+
+def stream_context(rate: int = 8000, **overrides: Any) -> StreamContext:
+    """A StreamContext for a bidirectional inbound stream at ``rate`` (μ-law at 8 kHz)."""
+    content_type = "audio/x-mulaw;rate=8000" if rate == 8000 else f"audio/x-l16;rate={rate}"
+    fields: dict[str, Any] = {
+        "flow": "loopback", "flow_version": "1", "stream_key": "agent",
+        "call_id": "c0ffee00-0000-4000-8000-000000000001",
+        "stream_id": "5eed0000-0000-4000-8000-000000000002", "account_id": "MALOOPBACK",
+        "content_type": content_type, "encoding": content_type.split(";")[0],
+        "sample_rate": rate, "tracks": ("inbound",), "bidirectional": True,
+    }
+    fields.update(overrides)
+    return StreamContext(**fields)
 
 
 @dataclass

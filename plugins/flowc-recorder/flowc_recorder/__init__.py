@@ -1,0 +1,1 @@
+"""flowc-recorder: one durable WAV (and a JSON sidecar) per Plivo audio stream."""

@@ -91,6 +91,8 @@ class TurnResult:
     barge_in: bool = False
     reply_at: float | None = None
     reply_seconds: float = 0.0
+    reply_expected: bool = False
+    """The turn was spoken into a bidirectional stream (a reply can be measured)."""
     speech_input: bool = False
     """The turn's text was posted as ``Speech`` to a GetInput (no stream)."""
     transcripts: list[str] = field(default_factory=list)
@@ -758,8 +760,14 @@ class CallSimulator:
             if utterance.barge_in:
                 self.timeline.add("event", "barge-in: the caller talked over the agent",
                                   turn=result.index)
-        if client.closed or not run.spec.bidirectional or result.ended is None:
+        if client.closed or result.ended is None:
             return
+        if not run.spec.bidirectional:
+            # Nobody answers on a one-way stream: stay on the line (silence) long enough
+            # for the server to hear the end of the utterance.
+            await asyncio.sleep(options.quiet)
+            return
+        result.reply_expected = True
         reply = await self._first_reply(client, result.ended, options.reply_timeout)
         if reply is None:
             self.timeline.add("warning", f"no reply within {options.reply_timeout:g} s",

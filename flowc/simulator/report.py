@@ -80,6 +80,7 @@ def to_json(call: CallSimulator, extra: dict[str, Any] | None = None) -> dict[st
                 "barge_in": r.barge_in,
                 "reply_at": _round(r.reply_at),
                 "latency_ms": None if r.latency_ms is None else round(r.latency_ms),
+                "reply_expected": r.reply_expected,
                 "reply_seconds": round(r.reply_seconds, 3),
                 "speech_input": r.speech_input,
                 "transcripts": r.transcripts,
@@ -157,10 +158,15 @@ def render_summary(data: dict[str, Any]) -> str:
         lines.append(f"  greeting         agent (heard): {_short(data['greeting_heard'])}")
     lines.append(f"  turns            {s['turns']}")
     for turn in data["turns"]:
-        latency = "no reply" if turn["latency_ms"] is None else f"{turn['latency_ms']} ms"
+        if turn["latency_ms"] is not None:
+            latency = f"voice-to-voice {turn['latency_ms']} ms"
+        elif turn["reply_expected"]:
+            latency = "no reply"
+        else:
+            latency = "(no agent on this leg)"
         flags = " (barge-in)" if turn["barge_in"] else ""
-        lines.append(f"  turn {turn['index']:<3}         voice-to-voice {latency}{flags}  "
-                     f"caller: {_short(turn['caller'])}")
+        lines.append(f"  turn {turn['index']:<3}         {latency}{flags}  "
+                     f"caller: {_short(turn['caller'], 50)}")
         for text in turn["transcripts"]:
             lines.append(f"                     heard as: {_short(text)}")
         for text in turn["agent_text"]:

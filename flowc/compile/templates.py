@@ -12,6 +12,7 @@ variables win, so a caller posting ``company=...`` cannot override ``vars``.
 from __future__ import annotations
 
 import operator
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from flowc.compile import fastpath
 from flowc.compile.params import PARAMETER_DEFAULTS, REQUEST_PARAMETERS
 from flowc.model import Condition, Template
 
@@ -95,8 +97,11 @@ class Templates:
         self.env_enabled = env_enabled
         self.environ = environ or {}
         self.known = set(self.variables) | set(REQUEST_PARAMETERS) | set(self.env.globals)
+        self._top: dict[str, Any] = dict(self.variables)
         if env_enabled:
             self.known.add("env")
+            self._top["env"] = dict(self.environ)
+        self._bottom: dict[str, Any] = {**PARAMETER_DEFAULTS, **self.env.globals}
 
     # ------------------------------------------------------------------ static checks
 
@@ -154,40 +159,74 @@ class Templates:
 
     # -------------------------------------------------------------------- compiling
 
-    def context(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The render context for one request."""
-        merged: dict[str, Any] = dict(PARAMETER_DEFAULTS)
-        merged.update(params)
-        merged.update(self.variables)
-        if self.env_enabled:
-            merged["env"] = dict(self.environ)
-        return merged
+    def context(self, params: Mapping[str, Any]) -> ChainMap[str, Any]:
+        """The render context for one request: variables over params over defaults.
+
+        A chain of mappings, not a copy: rendering a document costs no dict building.
+        """
+        return ChainMap(self._top, params, self._bottom)  # type: ignore[arg-type]
+
+    def resolve(self, params: Mapping[str, Any], name: str) -> Any:
+        """One name's value for a request: variables, then params, then defaults."""
+        if name in self._top:
+            return self._top[name]
+        if name in params:
+            return params[name]
+        return self._bottom[name]
 
     def template(self, source: str, where: tuple[str, int, int]) -> Template:
         """A model :class:`Template` whose ``render`` raises :class:`TemplateRenderError`."""
+        fast = fastpath.template(self.env.parse(source), self.resolve)
+        if fast is not None:
+            simple = fast
+
+            def render_simple(params: Mapping[str, Any]) -> str:
+                try:
+                    return simple(params)
+                except Exception as exc:
+                    raise TemplateRenderError(where, f"{type(exc).__name__}: {exc}") from exc
+
+            return Template(source, render_simple)
         compiled = self.env.from_string(source)
-        context = self.context
+        root, new_context, concat = compiled.root_render_func, compiled.new_context, "".join
+        top, bottom = self._top, self._bottom
 
         def render(params: Mapping[str, Any]) -> str:
             try:
-                return compiled.render(context(params))
+                chain = ChainMap(top, params, bottom)  # type: ignore[arg-type]
+                return concat(root(new_context(chain, shared=True)))  # type: ignore[arg-type]
             except Exception as exc:
                 raise TemplateRenderError(where, f"{type(exc).__name__}: {exc}") from exc
 
         return Template(source, render)
 
-    def render_now(self, source: str) -> str:
-        """Render a template at compile time (no request parameters)."""
-        return self.env.from_string(source).render(self.context({}))
-
     def condition(self, source: str, where: tuple[str, int, int]) -> Condition:
-        """A model :class:`Condition` for an ``if:`` expression."""
-        expr = self.env.compile_expression(source, undefined_to_none=False)
-        context = self.context
+        """A model :class:`Condition` for an ``if:`` expression (checked already)."""
+        parser = Parser(self.env, source, state="variable")
+        expr = parser.parse_expression()
+        fast = fastpath.expression(expr, self.resolve)
+        if fast is not None:
+            simple = fast
 
-        def evaluate(params: Mapping[str, Any]) -> Any:
+            def evaluate_simple(params: Mapping[str, Any]) -> bool:
+                try:
+                    return bool(simple(params))
+                except Exception as exc:
+                    raise TemplateRenderError(where, f"{type(exc).__name__}: {exc}") from exc
+
+            return Condition(source, evaluate_simple)
+        body = nodes.Template([nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)],
+                              lineno=1)
+        compiled = self.env.from_string(body)
+        root, new_context = compiled.root_render_func, compiled.new_context
+        top, bottom = self._top, self._bottom
+
+        def evaluate(params: Mapping[str, Any]) -> bool:
             try:
-                return bool(expr(context(params)))
+                context = new_context(ChainMap(top, params, bottom), shared=True)  # type: ignore[arg-type]
+                for _ in root(context):
+                    pass
+                return bool(context.vars["result"])
             except Exception as exc:
                 raise TemplateRenderError(where, f"{type(exc).__name__}: {exc}") from exc
 

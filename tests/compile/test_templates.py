@@ -192,3 +192,39 @@ def test_pipeline_settings_render_with_vars_and_fill_defaults() -> None:
         ("transcriber", {"language": "en-US"}),
         ("agent", {"greeting": "Hi, this is Acme."}),
     ]
+
+
+FAST_CASES = [
+    ("Digits == '1'", {"Digits": "1"}), ("Digits == '1'", {}),
+    ("Digits != '1' and From", {"From": "x"}), ("Digits in ['1', '2']", {"Digits": "2"}),
+    ("Digits not in ('1', '2')", {"Digits": "3"}), ("not From", {}),
+    ("1 < 2 < 3", {}), ("'a' < Digits <= 'c'", {"Digits": "b"}), ("company == 'Acme'", {}),
+    ("From or To", {"To": "t"}),
+]
+
+
+@pytest.mark.parametrize(("expression", "params"), FAST_CASES)
+def test_fast_conditions_agree_with_jinja(expression: str, params: dict[str, str]) -> None:
+    from flowc.compile import fastpath
+    from flowc.compile.templates import Templates
+
+    templates = Templates({"company": "Acme"}, env_enabled=False)
+    fast = templates.condition(expression, ("f", 1, 1))
+    jinja = templates.env.compile_expression(expression)
+    assert fast.evaluate(params) == bool(jinja(**templates.context(params)))
+    parser = __import__("jinja2.parser", fromlist=["Parser"]).Parser(
+        templates.env, expression, state="variable")
+    assert fastpath.expression(parser.parse_expression(), templates.resolve) is not None
+
+
+@pytest.mark.parametrize("source", [
+    "Hello {{ company }}!", "{{ From }}{{ To }}", "plain {{ n }}\n", "{{ company | upper }}",
+    "{% if From %}x{% endif %}", "{{ n + 1 }}",
+])
+def test_fast_templates_agree_with_jinja(source: str) -> None:
+    from flowc.compile.templates import Templates
+
+    templates = Templates({"company": "Acme", "n": 3}, env_enabled=False)
+    params = {"From": "<f>", "To": "t"}
+    rendered = templates.template(source, ("f", 1, 1)).render(params)
+    assert rendered == templates.env.from_string(source).render(templates.context(params))

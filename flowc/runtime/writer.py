@@ -7,7 +7,7 @@ task owns the socket's send side, so messages never interleave. Order and timing
   stream's own ``contentType`` and sent as ``playAudio`` no faster than real time plus
   ``lead_ms`` (Plivo's playback buffer stays short, so a barge-in clears little).
 * ``Checkpoint``, ``SendDtmf`` and ``EndStream`` keep their place after the audio queued
-  before them; a checkpoint first flushes the resampler and any partial chunk. ``EndStream``
+  before them (each first flushes the resampler and any partial chunk). ``EndStream``
   waits until that audio has had time to play, then closes the socket.
 * ``ClearAudio`` acts at once: queued audio and the checkpoints among it are dropped (that
   audio will never play), then ``clearAudio`` is sent ahead of anything else.
@@ -99,6 +99,7 @@ class Writer:
         elif isinstance(frame, ClearAudio):
             self._clear()
         elif isinstance(frame, SendDtmf):
+            self._flush_audio()
             self._queue.append((_DTMF, frame.digits))
         elif isinstance(frame, EndStream):
             self._flush_audio()

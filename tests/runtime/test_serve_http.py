@@ -183,3 +183,14 @@ def test_unsigned_stream_handshake_is_refused(signed_server: Live,
 
 def test_health_needs_no_signature(signed_server: Live) -> None:
     assert httpx.get(f"{signed_server.http}/healthz").status_code == 200
+
+
+def test_signatures_are_checked_against_the_public_url(host: Any) -> None:
+    settings = ServeSettings(auth_token=TOKEN, public_url="https://voice.example")
+    with live_server(create_app(make_flow("main"), host=host, settings=settings)) as live:
+        params = {"CallUUID": "c1", "From": "+14155550100"}
+        public = sign("POST", "https://voice.example/flows/main/answer", params)
+        local = sign("POST", f"{live.http}/flows/main/answer", params)
+        url = f"{live.http}/flows/main/answer"
+        assert httpx.post(url, data=params, headers=public).status_code == 200
+        assert httpx.post(url, data=params, headers=local).status_code == 403

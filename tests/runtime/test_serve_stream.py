@@ -281,3 +281,24 @@ async def test_abrupt_disconnect_still_closes_every_processor(live: Live) -> Non
               if r["event"] == "close" and r["stream_id"] == sid}
     assert set(closes) == {"echo", "counter"}
     assert closes["counter"]["counts"]["AudioIn"] == 5  # nothing lost at hang-up
+
+
+async def test_end_stream_waits_for_the_audio_queued_before_it(live: Live) -> None:
+    import websockets
+
+    sid = "end-after-audio"
+    chunks = 0
+    async with plivo_stream(f"{live.ws}/flows/f2/streams/agent", sid) as plivo:
+        await plivo.start()
+        await plivo.dtmf("6")  # 1 s tone
+        await plivo.dtmf("3")  # sendDTMF after the tone
+        await plivo.dtmf("4")  # then end the stream
+        with pytest.raises(websockets.ConnectionClosedOK):
+            while True:
+                message = await plivo.receive()
+                if message["event"] == "playAudio":
+                    chunks += 1
+                else:
+                    assert message == {"event": "sendDTMF", "dtmf": "12#"}
+                    assert chunks >= 50
+    assert chunks >= 50

@@ -29,12 +29,16 @@ def spec_for(tag: str) -> ElementSpec:
     return spec
 
 
-def to_python(attr: AttributeSpec, text: str) -> Any:
+SDK_TEXT_BOOLEANS = {("Conference", "recordWhenAlone")}
+"""Booleans whose SDK setter does ``str(value)`` (True -> "True"): SDK users pass text."""
+
+
+def to_python(attr: AttributeSpec, text: str, tag: str = "") -> Any:
     """Convert an attribute's XML text to the Python value the SDK expects."""
     if attr.type == "boolean":
         if text not in ("true", "false"):
             raise ValueError(f"{attr.name}={text!r} is not an XML boolean")
-        return text == "true"
+        return text if (tag, attr.name) in SDK_TEXT_BOOLEANS else text == "true"
     if attr.type == "integer":
         return int(text)
     return text
@@ -51,7 +55,7 @@ def sdk_element(tag: str, attributes: dict[str, str], text: str | None) -> Plivo
             raise KeyError(f"{tag} has no attribute {name} in the catalog")
         if (tag, name) in SDK_UNSUPPORTED:
             continue
-        kwargs[attr.sdk_kwarg] = to_python(attr, value)
+        kwargs[attr.sdk_kwarg] = to_python(attr, value, tag)
     if spec.content != "none":
         kwargs["content"] = text or ""
     return cls(**kwargs)  # type: ignore[no-any-return]

@@ -18,7 +18,7 @@ from flowc.compile.catalog import (
     AttributeSpec,
     ElementSpec,
 )
-from tests.compile._sdk import SDK_UNSUPPORTED, XML_LANG
+from tests.compile._sdk import SDK_TEXT_BOOLEANS, SDK_UNSUPPORTED, XML_LANG
 
 ALL = {**ELEMENTS, **SSML_TAGS}
 
@@ -140,3 +140,20 @@ def test_sdk_gap_is_real() -> None:
     """The SDK still cannot build noiseCancellation (else the catalog should map it)."""
     with pytest.raises(TypeError):
         plivoxml.StreamElement("wss://x/y", noiseCancellation=True)  # type: ignore[call-arg]
+
+
+def test_sdk_text_booleans_are_exactly_the_quirky_ones() -> None:
+    """The SDK emits "True" for these booleans, so the rebuilder passes them as text."""
+    quirky = set()
+    for name, spec in ELEMENTS.items():
+        for attr in spec.attributes:
+            if attr.type != "boolean" or not attr.sdk_kwarg:
+                continue
+            kwargs: dict[str, Any] = {attr.sdk_kwarg: True}
+            if spec.content != "none":
+                kwargs["content"] = "x"
+            if name == "MultiPartyCall":
+                kwargs["role"] = "agent"
+            if getattr(plivoxml, spec.sdk_class)(**kwargs).to_dict()[attr.name] != "true":
+                quirky.add((name, attr.name))
+    assert quirky == SDK_TEXT_BOOLEANS

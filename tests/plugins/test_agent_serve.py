@@ -1,0 +1,162 @@
+"""The agent end to end: a flow compiled from YAML, served by uvicorn on 127.0.0.1, called
+by the simulator's Plivo stream client (which plays audio out in real time and answers
+checkpoints only once the audio before them has played)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import threading
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import uvicorn
+from flowc_agent import plugin as agent_plugin
+
+from flowc.compile import compile_text
+from flowc.plugins import load_plugins
+from flowc.runtime.app import create_app
+from flowc.runtime.settings import ServeSettings
+from flowc.simulator.stream_client import PlivoStreamClient, StreamSpec
+
+SPEECH = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
+
+SETTINGS = {
+    "greeting": "Welcome to Acme.",
+    "rules": {
+        "intents": [
+            {"name": "sales", "dtmf": "1", "reply": "Sales is open today."},
+            {"name": "story", "dtmf": "2", "reply":
+             "Let me tell you about our delivery process in some detail. Every parcel is "
+             "scanned twice a day by the courier. Our team reviews the scans each morning. "
+             "Then we call every customer whose parcel is late."},
+            {"name": "bye", "dtmf": "9", "reply": "Goodbye.", "action": "end"},
+        ],
+    },
+}
+
+
+def flow_yaml(content_type: str) -> str:
+    return f"""
+flow: agent-e2e
+version: "1"
+documents:
+  answer:
+    - Stream:
+        name: agent
+        bidirectional: true
+        keepCallAlive: true
+        audioTrack: inbound
+        contentType: {content_type}
+        pipeline:
+          - agent: {json.dumps(SETTINGS)}
+"""
+
+
+def speech(name: str) -> np.ndarray:
+    with wave.open(str(SPEECH / name)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), np.int16)
+
+
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[int]:
+    """uvicorn on a free port of 127.0.0.1 in a background thread."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.01)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def urls() -> Iterator[dict[str, str]]:
+    host = load_plugins([agent_plugin], entry_points_enabled=False)
+    flows, paths = [], {}
+    for content_type in ("audio/x-mulaw;rate=8000", "audio/x-l16;rate=16000"):
+        result = compile_text(flow_yaml(content_type).replace("agent-e2e", f"agent{len(flows)}"),
+                              filename="agent.yaml", host=host)
+        assert result.flow is not None, result.diagnostics
+        flows.append(result.flow)
+        paths[content_type] = result.flow.streams["agent"].path
+    app = create_app(flows, host=host, settings=ServeSettings())
+    with serve(app) as port:
+        yield {ct: f"ws://127.0.0.1:{port}{path}" for ct, path in paths.items()}
+
+
+@pytest.mark.parametrize("content_type", ["audio/x-mulaw;rate=8000", "audio/x-l16;rate=16000"])
+def test_greeting_keys_and_end_through_the_server(urls: dict[str, str], content_type: str,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="flowc.agent")
+
+    async def call() -> PlivoStreamClient:
+        spec = StreamSpec(urls[content_type], content_type=content_type, bidirectional=True)
+        client = PlivoStreamClient(spec, fast=True)
+        async with client:
+            assert await client.wait_audio(1, within=15)  # the greeting
+            assert await client.wait_idle(quiet=0.4, within=15)
+            await client.send_dtmf("1")
+            assert await client.wait_audio(len(client.audio_arrivals) + 1, within=10)
+            assert await client.wait_idle(quiet=0.4, within=15)
+            await client.send_dtmf("9")
+            assert await client.wait_closed(within=15)
+        return client
+
+    client = asyncio.run(call())
+    played = [name for _, name in client.checkpoints_played]
+    assert [n.split("-", 1)[1] for n in played] == ["t0-s1", "t1-s1", "t2-s1"]
+    assert client.protocol_errors == []
+    assert client.closed_at is not None
+    assert client.checkpoints_played[-1][0] <= client.closed_at  # the goodbye was heard
+    heard, rate = client.heard_pcm()
+    assert rate == client.spec.sample_rate and np.abs(heard).max() > 3000
+    assert sum(s.duration for s in client.heard) > 2.0
+    assert any("voice-to-voice" in r.getMessage() and "dtmf" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_barge_in_through_the_server(urls: dict[str, str]) -> None:
+    content_type = "audio/x-mulaw;rate=8000"
+
+    async def call() -> PlivoStreamClient:
+        spec = StreamSpec(urls[content_type], content_type=content_type, bidirectional=True)
+        client = PlivoStreamClient(spec, fast=True)
+        async with client:
+            assert await client.wait_audio(1, within=15)  # the greeting
+            assert await client.wait_idle(quiet=0.4, within=15)
+            await client.send_dtmf("2")
+            deadline = time.monotonic() + 15
+            while len(client.checkpoints_played) < 2:  # greeting + first story sentence
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            assert client.playing
+            await client.speak(speech("s06.wav"), 16000)  # the caller talks over it
+            assert await client.wait_idle(quiet=1.0, within=15)
+        return client
+
+    client = asyncio.run(call())
+    assert len(client.clears) == 1
+    clear_at, dropped = client.clears[0]
+    assert dropped > 0  # Plivo's buffer held some (the server keeps the rest: 120 ms lead)
+    assert all(t < clear_at for t, _ in client.audio_arrivals)  # nothing after the clear
+    played = [name.split("-", 1)[1] for _, name in client.checkpoints_played]
+    assert played[:2] == ["t0-s1", "t1-s1"] and "t1-s3" not in played
+    [utterance] = client.utterances
+    assert utterance.barge_in

@@ -89,7 +89,8 @@ def serve(app: Any) -> Iterator[int]:
 @pytest.fixture(scope="module")
 def urls() -> Iterator[dict[str, str]]:
     host = load_plugins([agent_plugin], entry_points_enabled=False)
-    flows, paths = [], {}
+    flows: list[Any] = []
+    paths: dict[str, str] = {}
     for content_type in ("audio/x-mulaw;rate=8000", "audio/x-l16;rate=16000"):
         result = compile_text(flow_yaml(content_type).replace("agent-e2e", f"agent{len(flows)}"),
                               filename="agent.yaml", host=host)

@@ -42,9 +42,9 @@ def check(c: Compiler, host: PluginHost, path: Path, stream: dict[str, Any],
             continue
         if spec is None:
             known = sorted(host.processors)
-            c.error(spath, f"unknown processor {name!r}" + did_you_mean(name, known)
-                    + (f"; installed: {', '.join(known)}" if known else
-                       "; no processors are installed"), "pipeline.unknown-processor",
+            hint = did_you_mean(name, known) or (
+                f"; installed: {', '.join(known)}" if known else "; no processors are installed")
+            c.error(spath, f"unknown processor {name!r}{hint}", "pipeline.unknown-processor",
                     key=True)
             continue
         if not isinstance(settings, dict):

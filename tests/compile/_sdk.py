@@ -58,7 +58,7 @@ def sdk_element(tag: str, attributes: dict[str, str], text: str | None) -> Plivo
         kwargs[attr.sdk_kwarg] = to_python(attr, value, tag)
     if spec.content != "none":
         kwargs["content"] = text or ""
-    return cls(**kwargs)  # type: ignore[no-any-return]
+    return cls(**kwargs)
 
 
 def _xml_attributes(element: ET.Element) -> dict[str, str]:

@@ -139,7 +139,7 @@ def test_catalog_is_self_consistent() -> None:
 def test_sdk_gap_is_real() -> None:
     """The SDK still cannot build noiseCancellation (else the catalog should map it)."""
     with pytest.raises(TypeError):
-        plivoxml.StreamElement("wss://x/y", noiseCancellation=True)  # type: ignore[call-arg]
+        plivoxml.StreamElement("wss://x/y", noiseCancellation=True)
 
 
 def test_sdk_text_booleans_are_exactly_the_quirky_ones() -> None:

@@ -389,6 +389,30 @@ REJECTED: dict[str, tuple[str, Callable[[], Any], str]] = {
         "    - GetInput:  # !\n        inputType: dtmf\n",
         lambda: plivoxml.GetInputElement(input_type="dtmf"),
         "<GetInput"),
+    "getinput-digit-end-timeout-range": (
+        "    - GetInput:\n        action: https://x.example.com/i\n        inputType: dtmf\n"
+        '        digitEndTimeout: "11"  # !\n',
+        lambda: plivoxml.GetInputElement(action="https://x.example.com/i", input_type="dtmf",
+                                         digit_end_timeout=11),
+        'digitEndTimeout="11"'),
+    "getdigits-num-digits-zero": (
+        "    - GetDigits:\n        action: https://x.example.com/d\n"
+        "        numDigits: 0  # !\n",
+        lambda: plivoxml.GetDigitsElement(action="https://x.example.com/d", num_digits=0),
+        'numDigits="0"'),
+    "record-max-length-zero": (
+        "    - Record:\n        maxLength: 0  # !\n",
+        lambda: plivoxml.RecordElement(max_length=0),
+        'maxLength="0"'),
+    "dial-caller-name-too-long": (
+        "    - Dial:\n        callerName: " + "x" * 60 + "  # !\n"
+        "        steps:\n          - Number: \"14155550100\"\n",
+        lambda: plivoxml.DialElement(caller_name="x" * 60),
+        "x" * 60),
+    "speak-unknown-voice": (
+        "    - Speak:\n        voice: ROBOT  # !\n        text: hi\n",
+        lambda: plivoxml.SpeakElement("hi", voice="ROBOT"),
+        'voice="ROBOT"'),
     "record-file-format": (
         "    - Record:\n        fileFormat: ogg  # !\n",
         lambda: plivoxml.RecordElement(file_format="ogg"),

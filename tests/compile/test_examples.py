@@ -19,6 +19,7 @@ from tests.compile._examples import (
     compile_example,
     golden_path,
     render_documents,
+    stand_ins_in_use,
 )
 
 pytest.importorskip("flowc.compile", reason="compiler not built yet")
@@ -58,6 +59,12 @@ def _compiled(path: Path) -> Any:
     assert [d for d in diagnostics] == [], "\n".join(d.headline() for d in diagnostics)
     assert flow is not None
     return flow
+
+
+def test_examples_use_the_installed_plugins() -> None:
+    """The recorder, denoiser, transcriber and agent plugins are installed (make setup),
+    so the examples' pipelines are validated against their real settings schemas."""
+    assert stand_ins_in_use() == []
 
 
 def test_every_use_case_has_an_example() -> None:

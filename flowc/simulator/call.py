@@ -54,6 +54,10 @@ DEFAULT_CONTENT_TYPE = "audio/x-l16;rate=8000"
 
 HOLDING = {"Dial", "Conference", "MultiPartyCall"}
 
+REPLY_GAP = 0.3
+"""Seconds without ``playAudio`` that separate two replies (servers pace audio in real time,
+so one reply's messages arrive much closer together than this)."""
+
 
 @dataclass
 class CallOptions:
@@ -353,7 +357,7 @@ class CallSimulator:
         if loops == 0:
             self.timeline.add("warning", "Speak loop=0 (forever) simulated once")
         loops = max(loops, 1)
-        self.timeline.add("verb", f'Speak "{text}"', verb="Speak", text=text,
+        self.timeline.add("verb", f'Speak "{text}"', verb="Speak", say=text,
                           voice=element.get("voice", "WOMAN"))
         await self._say_prompt(text, loops)
 
@@ -744,22 +748,28 @@ class CallSimulator:
         options = self.options
         if turn.pause:
             await asyncio.sleep(turn.pause)
-        for digit in turn.dtmf:
+        pressed: list[float] = []
+        for index, digit in enumerate(turn.dtmf):
+            if index:
+                await asyncio.sleep(0.1)
+            pressed.append(self.clock.now())
             await client.send_dtmf(digit)
             self.timeline.add("dtmf", f"caller presses {digit}", digit=digit, stream=run.index)
-            await asyncio.sleep(0.1)
         if len(turn.pcm) == 0:
-            result.started = result.ended = self.clock.now()
+            now = self.clock.now()
+            result.started = pressed[0] if pressed else now
+            result.ended = pressed[-1] if pressed else now
         else:
             self.timeline.add("caller", f"caller says {turn.describe()} "
                               f"({turn.duration:.1f} s)", turn=result.index)
             utterance = client.say(turn.pcm, turn.rate, label=turn.label)
+            await utterance.begun.wait()
+            if utterance.barge_in:
+                self.timeline.add("event", "barge-in: the caller talks over the agent",
+                                  turn=result.index, event="barge-in")
             await self._progress(client, utterance, result)
             result.started, result.ended = utterance.started, utterance.ended
             result.barge_in = utterance.barge_in
-            if utterance.barge_in:
-                self.timeline.add("event", "barge-in: the caller talked over the agent",
-                                  turn=result.index)
         if client.closed or result.ended is None:
             return
         if not run.spec.bidirectional:
@@ -779,8 +789,9 @@ class CallSimulator:
         upcoming = self.pending_turns[0] if self.pending_turns else None
         if upcoming is not None and upcoming.barge_in is not None:
             await asyncio.sleep(upcoming.barge_in)
-        else:
-            await client.wait_idle(options.quiet, within=120.0, since=reply)
+            result.reply_seconds = upcoming.barge_in
+            return
+        await client.wait_idle(options.quiet, within=120.0, since=reply)
         result.reply_seconds = sum(
             s.duration for s in client.heard if s.start >= result.ended - 1e-6)
         self.timeline.add("agent", f"agent reply: {result.reply_seconds:.1f} s of audio",
@@ -789,10 +800,25 @@ class CallSimulator:
     async def _first_reply(
         self, client: PlivoStreamClient, after: float, within: float
     ) -> float | None:
-        earlier = sum(1 for t, _ in client.audio_arrivals if t <= after)
-        if not await client.wait_audio(earlier + 1, within=within):
-            return None
-        return client.audio_arrivals[earlier][0]
+        """Arrival time of the first ``playAudio`` of a new reply after ``after``.
+
+        Audio of an earlier reply that is still arriving (the caller barged in, and the
+        server has not cleared it yet) does not count: a new reply starts after a gap of
+        at least :data:`REPLY_GAP` seconds in the arrivals.
+        """
+        deadline = self.clock.now() + within
+        index = sum(1 for t, _ in client.audio_arrivals if t <= after)
+        while True:
+            arrivals = client.audio_arrivals
+            while index < len(arrivals):
+                at = arrivals[index][0]
+                previous = arrivals[index - 1][0] if index else None
+                if previous is None or at - previous >= REPLY_GAP:
+                    return at
+                index += 1
+            remaining = deadline - self.clock.now()
+            if remaining <= 0 or not await client.wait_audio(index + 1, within=remaining):
+                return None
 
     async def _progress(self, client: PlivoStreamClient, utterance: Utterance,
                         result: TurnResult) -> None:
@@ -846,14 +872,14 @@ class CallSimulator:
             if not text or not final:
                 return
             who = "caller" if track == "inbound" else "agent"
-            self.timeline.add("transcript", f"{who} (transcribed): {text}", text=text,
+            self.timeline.add("transcript", f"{who} (transcribed): {text}", transcript=text,
                               track=track)
             target = self._turn_at(now)
             if target is not None:
                 (target.transcripts if track == "inbound" else target.agent_text).append(text)
         elif item.hook in ("agent_reply", "agent_said"):
             text = str(item.data.get("text", "")).strip()
-            self.timeline.add("agent", f"agent says: {text}", text=text)
+            self.timeline.add("agent", f"agent says: {text}", said=text)
             target = self._turn_at(now)
             if target is not None:
                 target.agent_text.append(text)

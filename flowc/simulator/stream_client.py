@@ -156,8 +156,12 @@ class Utterance:
     """Clock time the last chunk was sent (end of caller speech)."""
     barge_in: bool = False
     """Audio from the server was still playing when it started."""
+    begun: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the first chunk is sent."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the last chunk is sent (or the stream closed first)."""
     offset: int = 0
+    """Samples sent so far."""
 
 
 @dataclass
@@ -498,6 +502,7 @@ class PlivoStreamClient:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await task
         for utterance in self.utterances:
+            utterance.begun.set()
             utterance.done.set()
 
     async def _timeout(self, seconds: float) -> None:
@@ -528,6 +533,7 @@ class PlivoStreamClient:
             if utterance.started is None:
                 utterance.started = now
                 utterance.barge_in = self._play_end > now
+                utterance.begun.set()
             chunk = utterance.pcm[utterance.offset : utterance.offset + samples]
             utterance.offset += len(chunk)
             if utterance.offset >= len(utterance.pcm):

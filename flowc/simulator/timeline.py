@@ -70,7 +70,7 @@ class Entry:
 
     def to_json(self) -> dict[str, Any]:
         """As data for ``--json``."""
-        return {"t": round(self.time, 3), "kind": self.kind, "text": self.text, **self.data}
+        return {**self.data, "t": round(self.time, 3), "kind": self.kind, "text": self.text}
 
 
 class Timeline:

@@ -1,0 +1,195 @@
+"""``flowc call`` with the server in-process: scenarios (exit 0/1), signatures, keepCallAlive
+continuation, speech GetInput, recording out. Real server, real agent, real TTS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowc.cli import main
+from flowc.commands.call import serve_in_thread
+from flowc.compile import compile_file
+from flowc.plugins import load_plugins
+from flowc.simulator import scenario as scenarios
+from flowc.simulator.call import CallOptions, CallSimulator
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOWS = ROOT / "examples" / "flows"
+
+HANDOFF = """\
+flow: handoff
+documents:
+  answer:
+    - Stream:
+        name: bot
+        bidirectional: true
+        keepCallAlive: true
+        contentType: audio/x-l16;rate=16000
+        statusCallbackUrl: "#stream-status"
+        pipeline:
+          - agent:
+              greeting: Hi.
+              rules:
+                intents:
+                  - name: person
+                    dtmf: "0"
+                    reply: Transferring you.
+                    action: end
+    - Speak: Connecting you to a person.
+    - Hangup: {}
+"""
+
+SPEECH_MENU = """\
+flow: speech-menu
+documents:
+  answer:
+    - GetInput:
+        action: "#heard"
+        inputType: speech
+        steps:
+          - Speak: Say something.
+  heard:
+    - Speak: "You said {{ Speech }}."
+"""
+
+
+@pytest.fixture(autouse=True)
+def _scratch_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # recordings/ and transcripts/ of the served flows land here
+
+
+def run_call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    status = main(["call", *args, "--json"])
+    out = capsys.readouterr().out
+    return status, json.loads(out) if out.strip() else {}
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_keepcallalive_xml_continues_after_the_agent_ends_the_stream(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write(tmp_path / "handoff.yaml", HANDOFF)
+    script = write(tmp_path / "scenario.yaml", """\
+fast: true
+turns:
+  - dtmf: "0"
+    expect: {reply: true}
+expect:
+  events: [sendDTMF, dtmf, StartStream, StopStream, Speak, Hangup]
+  ended_by: Hangup
+""")
+    status, report = run_call(capsys, str(flow), "--script", str(script), "--no-listen")
+    checks = {c["name"]: c for c in report["scenario"]["checks"]}
+    # the agent does not send sendDTMF: that expectation must fail, the rest hold
+    assert not checks["event sendDTMF"]["ok"]
+    assert all(c["ok"] for name, c in checks.items() if name != "event sendDTMF"), checks
+    assert status == 1
+    (stream,) = report["streams"]
+    assert stream["ended_by"] == "server"
+    assert report["summary"]["ended_by"] == "Hangup"
+    speaks = [e["text"] for e in report["timeline"] if e.get("verb") == "Speak"]
+    assert speaks == ['Speak "Connecting you to a person."']
+
+
+def test_scenario_passes_and_records_the_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = write(tmp_path / "ok.yaml", f"""\
+name: greeting and one turn
+flow: {FLOWS / "keepcallalive-sequence.yaml"}
+fast: true
+turns:
+  - say: Hello there.
+    expect:
+      reply: true
+      agent_says: "sorry|catch|again|help"
+      latency_ms: 20000
+expect:
+  events: [checkpoint, playedStream, playAudio, StartStream, transcript]
+  documents: [/flows/keepcallalive-sequence/answer]
+  ended_by: caller hung up
+""")
+    out = tmp_path / "call.wav"
+    status, report = run_call(capsys, "--script", str(script), "--record-out", str(out))
+    assert report["scenario"]["ok"], report["scenario"]["checks"]
+    assert status == 0
+    (turn,) = report["turns"]
+    assert turn["agent_heard"]  # transcribed after the call
+    with wave.open(str(out)) as wav:
+        assert wav.getnchannels() == 2 and wav.getframerate() == 16000
+        assert wav.getnframes() / 16000 > 3
+
+
+def test_failing_expectations_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = write(tmp_path / "bad.yaml", f"""\
+flow: {FLOWS / "keepcallalive-sequence.yaml"}
+fast: true
+turns:
+  - say: Hello there.
+    expect: {{reply: false, agent_says: zebra, latency_ms: 1}}
+expect:
+  dtmf_received: "9"
+""")
+    status, report = run_call(capsys, "--script", str(script), "--no-listen")
+    assert status == 1
+    failed = {c["name"] for c in report["scenario"]["checks"] if not c["ok"]}
+    assert failed == {"reply", "agent_says", "latency_ms", "dtmf_received"}
+
+
+def test_invalid_scenario_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = write(tmp_path / "broken.yaml", "turns:\n  - say: hi\n    audio: x.wav\n"
+                                             "  - shout: hi\n")
+    assert main(["call", str(FLOWS / "ivr-menu.yaml"), "--script", str(script)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.yaml: turns/0" in err and "broken.yaml: turns/1" in err
+
+
+def test_example_scenario_validates() -> None:
+    loaded = scenarios.load(ROOT / "examples" / "scenarios" / "voice-agent.yaml")
+    assert loaded.flow == str((FLOWS / "voice-agent.yaml").resolve())
+    assert len(loaded.turns) == 3
+
+
+def test_speech_getinput_posts_the_turn_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write(tmp_path / "speech.yaml", SPEECH_MENU)
+    status, report = run_call(capsys, str(flow), "--fast", "--say", "billing please")
+    assert status == 0
+    heard = report["documents"][1]
+    assert heard["params"]["InputType"] == "speech"
+    assert heard["params"]["Speech"] == "billing please"
+    speaks = [e["text"] for e in report["timeline"] if e.get("verb") == "Speak"]
+    assert speaks[-1] == 'Speak "You said billing please."'
+
+
+def test_signed_requests_pass_and_wrong_token_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, report = run_call(capsys, str(FLOWS / "status-callbacks.yaml"), "--fast",
+                              "--auth-token", "s3cret", "--no-listen")
+    assert status == 0 and report["errors"] == []
+    assert [p["status"] for p in report["status_callbacks"]] == [200, 200]
+    assert report["streams"][0]["ended_by"] != "dropped"
+
+    host = load_plugins()
+    flow = compile_file(FLOWS / "status-callbacks.yaml", host=host).flow
+    with serve_in_thread(flow, host, auth_token="s3cret") as base:
+        url = f"{base}/flows/status-callbacks/answer"
+        wrong = asyncio.run(CallSimulator(CallOptions(url, auth_token="other", fast=True)).run())
+        unsigned = asyncio.run(CallSimulator(CallOptions(url, fast=True)).run())
+    for call in (wrong, unsigned):
+        assert call.ended_by == "document error"
+        assert "HTTP 403" in call.errors[0]

@@ -425,13 +425,14 @@ def _start_server(
         flow.write_text(FLOW_YAML.format(out=out))
         flowc = Path(sys.executable).with_name("flowc")
         cmd = [str(flowc), "serve", str(flow), "--host", HOST, "--port", str(port)]
-    return subprocess.Popen(
-        cmd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(out / "server.log").open("wb"),
-        preexec_fn=(lambda: _pin(core)) if core is not None else None,
-    )
+    with (out / "server.log").open("wb") as log:
+        return subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            preexec_fn=(lambda: _pin(core)) if core is not None else None,
+        )
 
 
 def _wait_ready(port: int, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

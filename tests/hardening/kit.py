@@ -347,9 +347,11 @@ def flowc_serve(directory: Path, *args: str) -> Iterator[ServeProcess]:
         port = probe.getsockname()[1]
     log = directory / "serve.log"
     flowc_bin = Path(sys.executable).with_name("flowc")
-    process = subprocess.Popen(
-        [str(flowc_bin), "serve", str(flow), "--host", "127.0.0.1", "--port", str(port), *args],
-        stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(flowc_bin), "serve", str(flow), "--host", "127.0.0.1", "--port", str(port),
+             *args],
+            stdout=subprocess.DEVNULL, stderr=log_file)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -171,6 +171,21 @@ def cold_ms(argv: list[str], runs: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
+def top_imports(argv: list[str], count: int) -> list[tuple[str, float]]:
+    """The ``count`` slowest top-level imports of a fresh process (``-X importtime``), ms."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True,
+                          text=True, check=True)
+    found: list[tuple[str, float]] = []
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line.split("|", 2)
+        if name.startswith("  "):
+            continue  # nested import: counted in its parent's cumulative time
+        found.append((name.strip(), int(cumulative) / 1000))
+    return sorted(found, key=lambda item: -item[1])[:count]
+
+
 # ---------------------------------------------------------------------- report
 
 
@@ -228,6 +243,11 @@ def main() -> int:
               f"{ours_cpu / sdk_cpu:.2f}", ""))
     print(row("  python -c pass (wall / CPU)", f"{base_wall:.0f} ms", f"{base_cpu:.0f} ms", "",
               "interpreter start-up"))
+    if ours_s.endswith(" ms"):
+        slowest = top_imports(["-m", "flowc", "build", str(cold_example), "--public-url",
+                               PUBLIC_URL, "-o", os.devnull], 6)
+        print(row("  slowest top-level imports of flowc build", "", "", "",
+                  ", ".join(f"{name} {ms:.0f} ms" for name, ms in slowest)))
 
     # warm compile throughput over all examples
     def compile_all() -> None:

@@ -59,7 +59,10 @@ class _Inbox(ObjectReceiveStream[Frame]):
             self._since = None
         if self._closed:
             raise anyio.EndOfStream
-        frame = await self._source.receive()
+        try:
+            frame = self._source.receive_nowait()  # no scheduler round trip when queued
+        except anyio.WouldBlock:
+            frame = await self._source.receive()
         self._since = time.perf_counter()
         self._stats.frames += 1
         return frame
@@ -167,7 +170,17 @@ class Pipeline:
     def _stage_input(self, node: _Node) -> Emit:
         send = node.inbox_send
         assert send is not None
-        return send.send
+        send_nowait = send.send_nowait
+
+        async def put(frame: Frame) -> None:
+            # Hand over without a scheduler round trip when there is room (anyio's
+            # send() always yields first); wait only when the stage is behind.
+            try:
+                send_nowait(frame)
+            except anyio.WouldBlock:
+                await send.send(frame)
+
+        return put
 
     def _fan_out(self, taps: list[_Node], downstream: Emit) -> Emit:
         if not taps:

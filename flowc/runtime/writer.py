@@ -32,6 +32,7 @@ import numpy as np
 from flowc.runtime import codec, protocol
 from flowc.runtime.frames import (
     PCM,
+    AudioIn,
     AudioOut,
     AudioSent,
     Checkpoint,
@@ -91,6 +92,8 @@ class Writer:
 
     def put_nowait(self, frame: Frame) -> None:
         """Accept one frame from the end of the pipeline; frames not outbound are ignored."""
+        if type(frame) is AudioIn:  # the common case: inbound audio that reached the end
+            return
         if isinstance(frame, AudioOut):
             self._add_audio(frame)
         elif isinstance(frame, Checkpoint):

@@ -217,7 +217,8 @@ def test_flowc_plugins_lists_plugins_hooks_processors_and_broken_ones() -> None:
     assert ours["distribution"] == "flowc-testplugin" and ours["version"] == "0.1.0"
     assert {"register_processors", "stream_started", "dtmf"} <= set(ours["hooks"])
     assert {p["name"]: p["kind"] for p in ours["processors"]} == {"echo": "stage",
-                                                                  "counter": "tap"}
+                                                                  "counter": "tap",
+                                                                  "passthrough": "stage"}
     broken = PluginHost(pluggy.PluginManager("flowc"),
                         [PluginInfo("wobbly", "flowc-wobbly", "0.2", (),
                                     error="ImportError: no numpy")], {}, {})

@@ -3,7 +3,7 @@
 ``echo`` (stage): plays inbound caller audio straight back, and obeys keys the caller
 presses: 1 checkpoint, 2 clearAudio, 3 sendDTMF "12#", 4 end the stream, 5 a transcript,
 6 a tone of ``tone_ms`` at 24 kHz (the writer resamples it), 0 raise. ``counter`` (tap)
-counts the frames it sees by type. Both append JSON lines to ``journal`` when set; the
+counts the frames it sees by type; ``passthrough`` (stage) passes every frame on. Both append JSON lines to ``journal`` when set; the
 hooks append to :data:`EVENTS` and to ``$FLOWC_TESTPLUGIN_JOURNAL`` when set.
 """
 
@@ -134,6 +134,8 @@ def register_processors(register: Callable[[ProcessorSpec], None]) -> None:
                            plays_audio=True))
     register(ProcessorSpec(name="counter", factory=Counter, settings_schema=_SCHEMA,
                            description="Count frames by type.", kind="tap"))
+    register(ProcessorSpec(name="passthrough", factory=Processor,
+                           description="Pass every frame on unchanged (benchmarks)."))
 
 
 def _record(hook: str, **data: Any) -> None:

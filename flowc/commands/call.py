@@ -152,6 +152,11 @@ def _run(args: argparse.Namespace) -> int:
             reply_timeout=float(args.reply_timeout or timeouts.get("reply", 20.0)),
             max_call=float(args.max_call or timeouts.get("call", 900.0)),
         )
+        if not args.json:
+            where = "served in-process" if served_flow is not None else "server"
+            who = f"caller voice {voice.name}" if voice is not None else "no caller voice"
+            print(f"flowc call {target} ({where}; {who}; {len(turns)} turn"
+                  f"{'s' if len(turns) != 1 else ''}{'; fast' if fast else ''})", flush=True)
         call = CallSimulator(options, turns, presses, voice=voice, timeline=timeline)
         if served_flow is not None:
             observer.sink = call.observe

@@ -229,6 +229,8 @@ class CallSimulator:
         """Place the call and run it to its end."""
         self._loop = asyncio.get_running_loop()
         options = self.options
+        if not self.timeline.entries:
+            self.clock.restart()
         self.timeline.add(
             "call", f"call {options.call_uuid[:8]} from {options.from_number} to "
             f"{options.to_number} -> {options.answer_url}", call_uuid=options.call_uuid)
@@ -729,6 +731,12 @@ class CallSimulator:
 
     async def _converse(self, run: StreamRun) -> None:
         """Speak the caller's turns into ``run`` with natural turn-taking."""
+        try:
+            await self._converse_turns(run)
+        except Exception as exc:  # a bug here must end the call cleanly, not hang it
+            self._error(f"caller on stream {run.index} failed: {type(exc).__name__}: {exc}")
+
+    async def _converse_turns(self, run: StreamRun) -> None:
         client = run.client
         assert client is not None
         options = self.options

@@ -24,6 +24,11 @@ class CallClock:
         self._skipped = 0.0
         self._jumped = asyncio.Event()
 
+    def restart(self) -> None:
+        """Make now call time zero (when the call is placed)."""
+        self._origin = time.monotonic()
+        self._skipped = 0.0
+
     def __call__(self) -> float:
         return self.now()
 

@@ -418,8 +418,10 @@ def _compose(text: str, sink: Sink) -> Loaded:
                 attach(copy.deepcopy(value), _alias_pos(pos, event))
     except _Abort:
         return Loaded(None, Positions(None), False)
-    if root is None:
-        sink.add(1, 1, "the file is empty; a flow needs at least `documents:`", "flow.empty")
+    if root is None or root[0] is None:
+        line, col = (root[1].line, root[1].col) if root is not None else (1, 1)
+        sink.add(line, col, "the file is empty; a flow needs at least `documents:`",
+                 "flow.empty")
         return Loaded(None, Positions(None), False)
     return Loaded(root[0], Positions(root[1]), ok)
 

@@ -7,6 +7,7 @@ the processor's audio needs are checked against the Stream's attributes.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from flowc.compile.diagnostics import did_you_mean
@@ -25,10 +26,11 @@ def check(c: Compiler, host: PluginHost, path: Path, stream: dict[str, Any],
     from flowc.compile import schemacheck
 
     out: list[tuple[str, dict[str, Any]]] = []
-    content_type = stream.get("contentType")
-    if not isinstance(content_type, str):
-        content_type = STREAM_DEFAULT_CONTENT_TYPE
-    rate = int(content_type.rsplit("rate=", 1)[1]) if "rate=" in content_type else 8000
+    content_type = stream.get("contentType", STREAM_DEFAULT_CONTENT_TYPE)
+    rate: int | None = None  # None: contentType is invalid (reported by the schema)
+    if isinstance(content_type, str) and re.fullmatch(r"audio/x-(l16|mulaw);rate=(8000|16000)",
+                                                      content_type):
+        rate = int(content_type.rsplit("=", 1)[1])
     for index, item in enumerate(items):
         if not isinstance(item, dict) or len(item) != 1:
             continue  # the schema reported it
@@ -58,7 +60,7 @@ def check(c: Compiler, host: PluginHost, path: Path, stream: dict[str, Any],
         if spec.plays_audio and stream.get("bidirectional") is not True:
             c.error(spath, f"{name} plays audio to the caller: the Stream needs "
                     "bidirectional: true", "pipeline.needs-bidirectional", key=True)
-        if rate not in spec.sample_rates:
+        if rate is not None and rate not in spec.sample_rates:
             c.error(spath, f"{name} accepts " + ", ".join(f"{r} Hz" for r in spec.sample_rates)
                     + f" audio; contentType {content_type!r} is {rate} Hz",
                     "pipeline.sample-rate", key=True)

@@ -83,7 +83,7 @@ def _escape(text: str) -> str:
 
 
 def _content_schema(spec: ElementSpec) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string"}
+    schema: dict[str, Any] = {"type": "string", "minLength": 1}
     if spec.content in ("url",) and spec.name != "Redirect":
         schema["description"] = "The URL (element text)."
     else:

@@ -70,7 +70,11 @@ def check(
 ) -> set[Path]:
     """Validate ``data``; report each error; return the paths that failed."""
     failed: set[Path] = set()
-    for error in validator_for(schema).iter_errors(data):
+    errors = list(validator_for(schema).iter_errors(data))
+    empty = {tuple(e.absolute_path) for e in errors if e.validator == "minLength"}
+    for error in errors:
+        if tuple(error.absolute_path) in empty and error.validator != "minLength":
+            continue  # "must not be empty" says it all
         for path in _report(error, positions, sink, prefix):
             failed.add(path)
     return failed
@@ -194,6 +198,9 @@ def _report(error: Any, positions: Positions, sink: Sink, prefix: Path) -> Itera
         else:
             message = f"this step has no {kind}"
         sink.add(line, col, message, "step.verb-count", end_col=end)
+    elif keyword == "minLength":
+        sub = path[-2] if len(path) > 1 and path[-1] == "text" else label
+        sink.add(line, col, f"{sub} text must not be empty", "schema.empty", end_col=end)
     elif keyword == "maxLength":
         sink.add(line, col, f"{label} is longer than {error.validator_value} characters",
                  "schema.max-length", end_col=end)

@@ -602,11 +602,15 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER, flush=True)
     best: dict[str, int] = {}
     failures = dict.fromkeys(stacks, 0)
+    busy: list[float] = []
+    steps: list[Step] = []
     for n in counts:  # stacks interleaved per N, so both see the same host conditions
         for stack in stacks:
             if failures[stack] >= 2 and not args.keep_going:
                 continue
             step = run_step(stack, n, args, cores)
+            busy.append(step.other_share)
+            steps.append(step)
             print(_row(step), flush=True)
             if step.passed:
                 best[stack] = max(best.get(stack, 0), n)
@@ -614,6 +618,21 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 failures[stack] += 1
     top = {stack: best.get(stack) == counts[-1] for stack in stacks}
+    # CPU ceiling: streams one core could carry on CPU alone, from the CPU per frame at the
+    # highest N every stack ran (CPU per frame falls as N rises, so compare at the same N).
+    common = [
+        n for n in counts if all(any(s.n == n and s.stack == k for s in steps) for k in stacks)
+    ]
+    ceiling: dict[str, float] = {}
+    for step in steps:
+        if common and step.n == common[-1] and step.cpu_us_per_frame > 0:
+            ceiling[step.stack] = 1e6 / (50 * step.cpu_us_per_frame)
+    busiest = max(busy, default=0.0)
+    if busiest > 0.2:
+        print(
+            f"\nwarning: other processes took up to {busiest:.0%} of the server's core during "
+            "this run; its figures understate what a quiet core does"
+        )
     print()
     for stack in stacks:
         bound = "≥ " if top[stack] else ""
@@ -622,6 +641,13 @@ def main(argv: list[str] | None = None) -> int:
         ratio = best["flowc"] / best["floor"]
         note = " (floor not saturated: raise --streams)" if top["floor"] else ""
         print(f"flowc/floor streams per core: {ratio:.0%} (target ≥ 70%){note}")
+    for stack, value in ceiling.items():
+        print(
+            f"{stack}: CPU ceiling ≈ {value:.0f} streams per core "
+            f"(1 s / (50 frames * CPU per frame at N = {common[-1]}))"
+        )
+    if "floor" in ceiling and "flowc" in ceiling:
+        print(f"flowc/floor CPU ceiling: {ceiling['flowc'] / ceiling['floor']:.0%}")
     return 0
 
 

@@ -108,7 +108,7 @@ def worker_app() -> Any:
     """App factory for ``--workers N``: reads :data:`ENV_CONFIG`, compiles, serves."""
     from flowc.plugins import load_plugins
     from flowc.runtime.app import create_app
-    from flowc.runtime.server import install_drain
+    from flowc.runtime.server import install_drain, settle_gc
 
     config = json.loads(os.environ[ENV_CONFIG])
     logging.basicConfig(level=config.get("log_level", logging.WARNING),
@@ -120,6 +120,7 @@ def worker_app() -> Any:
     settings = _settings(config)
     app = create_app(flows, host=host, settings=settings)
     install_drain(app.state.flowc, settings.drain_timeout)
+    settle_gc()
     return app
 
 

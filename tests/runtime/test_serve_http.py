@@ -194,3 +194,4 @@ def test_signatures_are_checked_against_the_public_url(host: Any) -> None:
         url = f"{live.http}/flows/main/answer"
         assert httpx.post(url, data=params, headers=public).status_code == 200
         assert httpx.post(url, data=params, headers=local).status_code == 403
+

@@ -113,6 +113,10 @@ def serve(app: Any) -> Iterator[int]:
         sock.close()
 
 
+def finals(collector: Collector, stream_id: str) -> list[dict[str, Any]]:
+    return [r for r in collector.results.get(stream_id, []) if r["final"]]
+
+
 async def call(url: str, content_type: str, speech: list[tuple[str, PCM]], call_id: str,
                collector: Collector) -> str:
     """Speak every sentence on one stream, hang up, wait until the server closed it."""
@@ -122,6 +126,13 @@ async def call(url: str, content_type: str, speech: list[tuple[str, PCM]], call_
         for _text, pcm in speech:
             await client.speak(pcm, 16000)
             await asyncio.sleep(1.0)  # real-time silence: the VAD ends the utterance
+        # Stay on the line until a final per sentence has come (a loaded machine decodes
+        # slower than real time), then hang up.
+        deadline = time.monotonic() + 120
+        while len(finals(collector, client.stream_id)) < len(speech):
+            if time.monotonic() > deadline:
+                break  # the WER assertion reports what is missing
+            await asyncio.sleep(0.1)
     deadline = time.monotonic() + 60
     while client.stream_id not in collector.stopped:
         assert time.monotonic() < deadline, "the server did not stop the stream"

@@ -89,23 +89,29 @@ class TranscriberProcessor(Processor):
 
     async def run(self, inbox: ObjectReceiveStream[Frame], emit: Emit) -> None:
         lanes: dict[str, MemoryObjectSendStream[AudioIn]] = {}
-        async with anyio.create_task_group() as tg, inbox:
-            for track in self.tracks:
-                send, recv = anyio.create_memory_object_stream[AudioIn](self.lane_buffer)
-                lanes[track] = send
-                tg.start_soon(self._lane, track, recv, emit)
-            try:
-                async for frame in inbox:
-                    await emit(frame)
-                    if type(frame) is not AudioIn:
-                        continue
-                    if self._t0 is None:
-                        self._t0 = frame.timestamp_ms
-                    if frame.track in lanes:
-                        self._queue(lanes[frame.track], frame)
-            finally:
-                for send in lanes.values():
-                    send.close()
+        receivers: list[MemoryObjectReceiveStream[AudioIn]] = []
+        try:
+            async with anyio.create_task_group() as tg, inbox:
+                for track in self.tracks:
+                    send, recv = anyio.create_memory_object_stream[AudioIn](self.lane_buffer)
+                    lanes[track] = send
+                    receivers.append(recv)
+                    tg.start_soon(self._lane, track, recv, emit)
+                try:
+                    async for frame in inbox:
+                        await emit(frame)
+                        if type(frame) is not AudioIn:
+                            continue
+                        if self._t0 is None:
+                            self._t0 = frame.timestamp_ms
+                        if frame.track in lanes:
+                            self._queue(lanes[frame.track], frame)
+                finally:
+                    for send in lanes.values():
+                        send.close()
+        finally:
+            for recv in receivers:  # a lane cancelled before it started
+                recv.close()
 
     def _queue(self, lane: MemoryObjectSendStream[AudioIn], frame: AudioIn) -> None:
         try:

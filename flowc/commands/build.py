@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
                                           + f"; the flow has: {', '.join(flow.documents)}",
                                           "build.unknown-document"))
         else:
-            xml = _render(document, params, base_url, args, result.filename, diagnostics)
+            where = result.route_positions.get(document.name, (1, 1, None))
+            xml = _render(document, params, base_url, args, result.filename, where, diagnostics)
     report(diagnostics, sources, args.format, 1, sys.stderr)
     if xml is None:
         return 2
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render(document: object, params: dict[str, str], base_url: str, args: argparse.Namespace,
-            filename: str, diagnostics: list[Diagnostic]) -> str | None:
+            filename: str, where: tuple[int, int, int | None],
+            diagnostics: list[Diagnostic]) -> str | None:
     from flowc.compile.diagnostics import Diagnostic
     from flowc.compile.output import route_refs
     from flowc.compile.templates import TemplateRenderError
@@ -102,11 +104,11 @@ def _render(document: object, params: dict[str, str], base_url: str, args: argpa
         refs = route_refs(document.root)
         if refs:
             diagnostics.append(Diagnostic(
-                filename, 1, 1, "error",
+                filename, where[0], where[1], "error",
                 f"document {document.name!r} uses flowc routes ({refs[0].path}"
                 + (f" and {len(refs) - 1} more" if len(refs) > 1 else "")
                 + "); pass --public-url https://your-host so they become absolute URLs",
-                "build.public-url"))
+                "build.public-url", where[2]))
             return None
     try:
         xml = document.render(params, base_url, pretty=not args.compact)

@@ -57,6 +57,8 @@ class CompileResult:
     diagnostics: list[Diagnostic]
     source: str = ""
     filename: str = ""
+    route_positions: dict[str, tuple[int, int, int | None]] = field(default_factory=dict)
+    """Per document, where its first reference to a flowc route is (for build errors)."""
 
     @property
     def ok(self) -> bool:
@@ -99,6 +101,7 @@ class Compiler:
         self.positions = Positions(None)
         self.failed: set[Path] = set()
         self.templates: Templates | None = None
+        self.route_positions: dict[str, tuple[int, int, int | None]] = {}
 
     # --------------------------------------------------------------------- helpers
 
@@ -131,7 +134,8 @@ class Compiler:
         from flowc.compile import schemacheck
         from flowc.compile.schema import cached_base_schema
 
-        self.failed = schemacheck.check(data, cached_base_schema(), self.positions, self.sink)
+        self.failed = schemacheck.check(data, cached_base_schema(), self.positions, self.sink,
+                                        builtin=True)
         if not isinstance(data, dict):
             return self.result(None)
         flow_name = self.flow_name(data)
@@ -170,7 +174,13 @@ class Compiler:
         return self.result(None if self.sink.has_errors else flow)
 
     def result(self, flow: CompiledFlow | None) -> CompileResult:
-        return CompileResult(flow, self.sink.sorted(), self.text, self.filename)
+        return CompileResult(flow, self.sink.sorted(), self.text, self.filename,
+                             self.route_positions)
+
+    def route_at(self, state: _State, path: Path) -> None:
+        """Remember the first flowc route a document uses."""
+        if state.document not in self.route_positions:
+            self.route_positions[state.document] = self.positions.value(path)
 
     # ----------------------------------------------------------------- top level
 
@@ -349,10 +359,12 @@ class Compiler:
                     self.error(path, "#stream-status is only valid as a Stream's "
                                "statusCallbackUrl", "ref.stream-status")
                 state.uses_status = True
+                self.route_at(state, path)
                 return RouteRef("document", status_path(state.flow))
             match = _REF.match(text)
             if match is not None and ref_ok:
                 state.refs.append(_Ref(match.group(1), path, state.document))
+                self.route_at(state, path)
                 return RouteRef("document", document_path(state.flow, match.group(1)))
         if is_template(text):
             return self.template(text, path)
@@ -428,6 +440,7 @@ class Compiler:
                        f"stream key {key!r} is already used at line "
                        f"{self.positions.value(where)[0]}", "stream.duplicate-name")
         route_path = stream_path(state.flow, key)
+        self.route_at(state, path)
         content_type = mapping.get("contentType")
         timeout = mapping.get("streamTimeout")
         headers = mapping.get("extraHeaders")

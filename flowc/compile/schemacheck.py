@@ -20,17 +20,23 @@ _TYPE_NAMES = {
     "null": "empty",
 }
 
-_validators: dict[int, Any] = {}
+_validators: dict[tuple[int, bool], Any] = {}
 
 
-def validator_for(schema: Mapping[str, Any]) -> Any:
-    """A cached Draft 2020-12 validator (jsonschema is imported on first use)."""
-    key = id(schema)
+def validator_for(schema: Mapping[str, Any], *, builtin: bool = False) -> Any:
+    """A cached validator: flowc's small one for its own schema (``builtin``), else
+    ``jsonschema``'s Draft 2020-12 validator (imported on first use)."""
+    key = (id(schema), builtin)
     cached = _validators.get(key)
     if cached is None or cached[0] is not schema:
-        from jsonschema import Draft202012Validator
+        if builtin:
+            from flowc.compile.minischema import Validator
 
-        cached = (schema, Draft202012Validator(schema))
+            cached = (schema, Validator(schema))
+        else:
+            from jsonschema import Draft202012Validator
+
+            cached = (schema, Draft202012Validator(schema))
         _validators[key] = cached
     return cached[1]
 
@@ -67,10 +73,11 @@ def check(
     sink: Sink,
     *,
     prefix: Path = (),
+    builtin: bool = False,
 ) -> set[Path]:
     """Validate ``data``; report each error; return the paths that failed."""
     failed: set[Path] = set()
-    errors = list(validator_for(schema).iter_errors(data))
+    errors = list(validator_for(schema, builtin=builtin).iter_errors(data))
     empty = {tuple(e.absolute_path) for e in errors if e.validator == "minLength"}
     for error in errors:
         if tuple(error.absolute_path) in empty and error.validator != "minLength":

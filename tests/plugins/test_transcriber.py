@@ -448,3 +448,30 @@ def test_word_error_rate_normalises_digits_and_punctuation() -> None:
     assert word_error_rate("a b c d", "a x c") == 0.5
     with pytest.raises(ValueError):
         word_error_rate("", "x")
+
+
+def test_an_unwritable_transcript_dir_loses_no_transcript(
+        plugged: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    host, _ = plugged
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    processor = TranscriberProcessor({"engine": "counting", "transcript_dir": str(blocker)},
+                                     context(host, 8000))
+    emitted = drive(processor, loud_frames(5))
+    finals = transcripts(emitted, final=True)
+    assert [t.text for t in finals] == ["loud"] * (len(finals) - 1) + ["end"]
+    assert len(finals) >= 2 and CountingEngine.instances[0].fed == 5 * 160
+    assert caplog.text.count("cannot write") == 1 and processor.statistics()["errors"] == 0
+
+
+def test_whisper_partials_on_request(host: PluginHost) -> None:
+    processor = TranscriberProcessor(
+        {"engine": "whisper", "transcript_dir": None, "options": {"partial_interval_ms": 2000}},
+        context(host))
+    emitted = drive(processor, frames(conversation(["s03"], 16000), 16000))
+    partials = transcripts(emitted, final=False)
+    (final,) = transcripts(emitted, final=True)
+    assert partials and all(p.start_ms == final.start_ms for p in partials)
+    assert [p.end_ms for p in partials] == sorted(p.end_ms for p in partials)
+    assert normalize(partials[0].text) != normalize(final.text)  # a prefix, not the whole
+    assert word_error_rate(references()["s03"], final.text) <= 0.1

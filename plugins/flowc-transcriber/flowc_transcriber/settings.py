@@ -42,8 +42,8 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "partials": {
             "type": "boolean",
             "default": True,
-            "description": "Emit partial results while an utterance is spoken (engines "
-            "that decode whole utterances, such as `whisper`, give finals only).",
+            "description": "Emit partial results while an utterance is spoken (`whisper` "
+            "only with its `partial_interval_ms` option).",
         },
         "partial_interval_ms": {
             "type": "integer",
@@ -100,7 +100,9 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "default": {},
             "description": "Engine-specific options. `pocketsphinx`: `cmninit` and any "
             "pocketsphinx `Decoder` configuration (`hmm`, `lm`, `dict`...). `whisper`: "
-            "`beam_size` (1), `compute_type` (`int8`), `cpu_threads` (2).",
+            "`beam_size` (1), `compute_type` (`int8`), `cpu_threads` (2), "
+            "`partial_interval_ms` (0: no partials; else re-decode the utterance so far after "
+            "each such stretch of audio).",
         },
     },
     "allOf": [

@@ -265,6 +265,7 @@ class Pipeline:
                 async for frame in source:
                     await emit(frame)
         finally:
+            source.close()  # hardening: also when the stage was cancelled (hung past close)
             with anyio.CancelScope(shield=True):
                 for tap in node.taps_after:
                     await self._close_send(tap)
@@ -310,17 +311,20 @@ class Pipeline:
         if self._closed:
             return
         self._closed = True
-        with anyio.CancelScope(shield=True), anyio.move_on_after(deadline_s) as scope:
+        # hardening: each close() gets its own deadline, so one that hangs cannot keep the
+        # processors after it (a recorder finalizing its file) from closing.
+        with anyio.CancelScope(shield=True):
             for node in self.nodes:
                 if node.processor is None:
                     continue
-                try:
-                    await node.processor.close()
-                except Exception as exc:
-                    self._fail_close(node, exc)
-        if scope.cancelled_caught:
-            log.error("stream %s: processors did not close within %.1f s",
-                      self.context.stream_id, deadline_s)
+                with anyio.move_on_after(deadline_s) as scope:
+                    try:
+                        await node.processor.close()
+                    except Exception as exc:
+                        self._fail_close(node, exc)
+                if scope.cancelled_caught:
+                    log.error("stream %s: processor %s did not close within %.1f s",
+                              self.context.stream_id, node.name, deadline_s)
 
     def _fail_close(self, node: _Node, exc: BaseException) -> None:
         plugin = node.spec.plugin or "?"

@@ -80,10 +80,48 @@ class Recorder(Processor):
         self.record.closed = True
 
 
+class Faulty(Processor):
+    """Misbehaves on purpose (setting ``mode``): ``hang`` never returns from the frame
+    numbered ``after``; ``slow`` spends ``delay_ms`` on every frame; ``hang_close`` never
+    returns from ``close()``. Frames it does handle are passed on."""
+
+    def __init__(self, settings: Mapping[str, Any], context: StreamContext) -> None:
+        super().__init__(settings, context)
+        self.mode = str(settings.get("mode", ""))
+        self.after = int(settings.get("after", 0))
+        self.delay = float(settings.get("delay_ms", 0)) / 1000
+        self.frames = 0
+        PROCESSORS.append(weakref.ref(self))
+
+    async def process(self, frame: Frame, emit: Emit) -> None:
+        self.frames += 1
+        if self.mode == "hang" and self.frames > self.after:
+            await anyio.sleep_forever()
+        if self.mode == "slow":
+            await anyio.sleep(self.delay)
+        await emit(frame)
+
+    async def close(self) -> None:
+        if self.mode == "hang_close":
+            await anyio.sleep_forever()
+
+
+_FAULTY_SCHEMA = {
+    "type": "object",
+    "properties": {"mode": {"type": "string"}, "after": {"type": "integer"},
+                   "delay_ms": {"type": "number"}},
+    "additionalProperties": False,
+}
+
+
 @flowc.hookimpl
 def register_processors(register: Callable[[ProcessorSpec], None]) -> None:
     register(ProcessorSpec(name="hrecorder", factory=Recorder,
                            description="hardening tests: record inbound frames"))
+    register(ProcessorSpec(name="hfaulty", factory=Faulty, settings_schema=_FAULTY_SCHEMA,
+                           description="hardening tests: a stage that misbehaves"))
+    register(ProcessorSpec(name="hfaultytap", factory=Faulty, settings_schema=_FAULTY_SCHEMA,
+                           description="hardening tests: a tap that misbehaves", kind="tap"))
 
 
 @flowc.hookimpl
@@ -95,9 +133,10 @@ def plugin_host() -> PluginHost:
     return load_plugins([sys.modules[__name__]], entry_points_enabled=False)
 
 
-def recorder_flow(name: str = "h", *, stream_timeout: int | None = None) -> CompiledFlow:
-    """A flow whose stream (L16 8 kHz, inbound only) runs the ``hrecorder`` stage."""
-    flow = make_flow(name, pipeline=(("hrecorder", {}),),
+def recorder_flow(name: str = "h", *, stream_timeout: int | None = None,
+                  before: Sequence[tuple[str, Mapping[str, Any]]] = ()) -> CompiledFlow:
+    """A flow whose stream (L16 8 kHz, inbound only) runs ``before`` then ``hrecorder``."""
+    flow = make_flow(name, pipeline=(*before, ("hrecorder", {})),
                      content_type="audio/x-l16;rate=8000", bidirectional=False)
     if stream_timeout is None:
         return flow

@@ -509,8 +509,10 @@ class PlivoStreamClient:
         await asyncio.sleep(seconds)
         await self.close(1000, "streamTimeout")
 
-    def _media_message(self, track: str, payload: bytes) -> dict[str, Any]:
+    def _media_message(self, track: str, payload: bytes | str) -> dict[str, Any]:
         self._chunks[track] += 1
+        if isinstance(payload, bytes):
+            payload = base64.b64encode(payload).decode("ascii")
         message: dict[str, Any] = {
             "event": "media",
             "sequenceNumber": self._next_sequence(),
@@ -519,7 +521,7 @@ class PlivoStreamClient:
                 "track": track,
                 "timestamp": str(self._epoch_ms + self._media_ms),
                 "chunk": self._chunks[track],
-                "payload": base64.b64encode(payload).decode("ascii"),
+                "payload": payload,
             },
         }
         if self.spec.extra_headers is not None:
@@ -568,6 +570,8 @@ class PlivoStreamClient:
         """One ``media`` frame per track every 20 ms (queued speech faster when ``fast``)."""
         samples = self.spec.sample_rate * FRAME_MS // 1000
         step = FRAME_MS / 1000
+        quiet = codec.encode(np.zeros(samples, np.int16), self.spec.encoding)
+        quiet_b64 = base64.b64encode(quiet).decode("ascii")
         next_due = self.clock()
         while not self._closed.is_set():
             now = self.clock()
@@ -575,11 +579,14 @@ class PlivoStreamClient:
             for track in self.spec.tracks:
                 if track == "inbound":
                     pcm, speech = self._next_inbound(samples, now)
+                    voiced = speech
                 else:
                     pcm = self._next_outbound(samples)
-                payload = codec.encode(pcm, self.spec.encoding)
+                    voiced = bool(pcm.any())
+                payload: bytes | str = (
+                    codec.encode(pcm, self.spec.encoding) if voiced else quiet_b64)
                 self._counts["media_sent"] += 1
-                self._counts["media_bytes_sent"] += len(payload)
+                self._counts["media_bytes_sent"] += len(quiet)
                 await self._send(self._media_message(track, payload), log=False)
             self._media_ms += FRAME_MS
             if speech and self.fast:

@@ -8,11 +8,13 @@ Variables: ``vars:`` in the file, then ``--vars FILE`` (YAML or JSON mapping), t
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from flowc.compile.diagnostics import Diagnostic, Sink, format_json, format_text, summary
+from flowc.compile.schema import VAR_NAME_PATTERN
 
 
 def add_variable_options(parser: argparse.ArgumentParser) -> None:
@@ -74,8 +76,13 @@ def variables(args: argparse.Namespace) -> tuple[dict[str, Any], list[Diagnostic
             continue
         merged.update(loaded.data)
     defined, bad = pairs(args.define, "-D")
-    merged.update(defined)
     problems.extend(bad)
+    for key, value in defined.items():
+        if re.fullmatch(VAR_NAME_PATTERN, key) is None:
+            problems.append(Diagnostic("<-D>", 1, 1, "error", f"invalid variable name {key!r}: "
+                                       "use letters, digits and '_', starting with a letter",
+                                       "cli.option"))
+        merged[key] = value
     return merged, problems, sources
 
 

@@ -188,3 +188,15 @@ def test_help(command: str) -> None:
     proc = flowc(command, "--help")
     assert proc.returncode == 0
     assert f"usage: flowc {command}" in proc.stdout
+
+
+def test_bad_defines_and_vars_files(good: Path, tmp_path: Path) -> None:
+    proc = flowc("validate", str(good), "-D", "bad-name=1")
+    assert proc.returncode == 2 and "<-D>:1:1: error: invalid variable name" in proc.stdout
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    proc = flowc("validate", str(good), "--vars", str(listing))
+    assert proc.returncode == 2 and "[vars.file]" in proc.stdout
+    proc = flowc("validate", str(good), "--vars", str(tmp_path / "missing.yaml"))
+    assert proc.returncode == 2 and "[file.read]" in proc.stdout
+    assert_no_traceback(proc)

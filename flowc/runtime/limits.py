@@ -167,7 +167,7 @@ async def watch(session: Watched, reading: anyio.CancelScope, settings: ServeSet
         if current != last:
             last, last_change = current, now
         elif idle > 0 and now - last_change >= idle:
-            session.reason = f"idle timeout: no message for {idle:g} s"
+            session.reason = f"idle timeout: no inbound message handled for {idle:g} s"
             reading.cancel()
             return
         if lifetime > 0 and now - started >= lifetime:

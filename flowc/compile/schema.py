@@ -139,9 +139,11 @@ def element_schema(spec: ElementSpec) -> dict[str, Any]:
     if required:
         mapping["required"] = required
     schema: dict[str, Any] = {"description": spec.description} if spec.description else {}
-    if spec.content == "none":
-        schema.update({"type": ["object", "null"], **{k: v for k, v in mapping.items()
-                                                      if k != "type"}})
+    needs_mapping = any(a.required for a in spec.attributes)
+    if spec.content == "none" or needs_mapping:
+        # `- Hangup:` (empty) is allowed; elements with required attributes need a mapping
+        schema.update({"type": "object" if needs_mapping else ["object", "null"],
+                       **{k: v for k, v in mapping.items() if k != "type"}})
         return schema
     scalar = _content_schema(spec)
     scalar["x-flowc-scalar"] = spec.name

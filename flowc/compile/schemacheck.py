@@ -161,6 +161,11 @@ def _report(error: Any, positions: Positions, sink: Sink, prefix: Path) -> Itera
         if scalar_of is not None:
             message = (f"{scalar_of} needs its text: write `{scalar_of}: ...` with a value or "
                        f"a mapping, not {type_name(instance)}")
+        elif schema.get("x-flowc-element") is not None and "required" in schema:
+            element = schema["x-flowc-element"]
+            found = "nothing" if instance is None else type_name(instance)
+            message = (f"{element} needs a mapping with " + ", ".join(schema["required"])
+                       + f"; found {found}")
         elif schema.get("x-flowc-step") is not None and isinstance(instance, str):
             message = f"a step is a mapping with one verb key: write `- {instance}: ...`"
         else:

@@ -126,4 +126,13 @@ def _render(document: object, params: dict[str, str], base_url: str, args: argpa
         diagnostics.append(Diagnostic(exc.file, exc.line, exc.col, "error", exc.message,
                                       "template.render"))
         return None
+    from flowc.compile.compiler import MAX_DOCUMENT_BYTES
+
+    size = len(xml.encode("utf-8"))
+    if size > MAX_DOCUMENT_BYTES:
+        diagnostics.append(Diagnostic(filename, 1, 1, "error",
+                                      f"document {document.name!r} rendered to {size} bytes for "
+                                      f"this request; Plivo accepts at most {MAX_DOCUMENT_BYTES}",
+                                      "doc.too-large"))
+        return None
     return xml + "\n"

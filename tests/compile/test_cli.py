@@ -200,3 +200,11 @@ def test_bad_defines_and_vars_files(good: Path, tmp_path: Path) -> None:
     proc = flowc("validate", str(good), "--vars", str(tmp_path / "missing.yaml"))
     assert proc.returncode == 2 and "[file.read]" in proc.stdout
     assert_no_traceback(proc)
+
+
+def test_build_checks_the_rendered_size(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text(PLAIN)
+    proc = flowc("build", str(path), "--param", "From=" + "x" * 100_001)
+    assert proc.returncode == 2
+    assert "[doc.too-large]" in proc.stderr and proc.stdout == ""

@@ -162,8 +162,7 @@ class Compiler:
         version = data.get("version")
         flow = CompiledFlow(
             name=flow_name,
-            version=str(version) if version is not None else
-            hashlib.sha256(self.text.encode()).hexdigest()[:12],
+            version=str(version) if version is not None else self.content_hash(),
             source=self.filename,
             documents=documents,
             streams=state.streams,
@@ -172,6 +171,15 @@ class Compiler:
         )
         self.check_sizes(flow, docs if isinstance(docs, dict) else {})
         return self.result(None if self.sink.has_errors else flow)
+
+    def content_hash(self) -> str:
+        """Short hash of the source and the -D/--vars/--env values it was compiled with."""
+        import json
+
+        digest = hashlib.sha256(self.text.encode("utf-8", "surrogatepass"))
+        extra = {"vars": self.overrides, "env": self.environ if self.env_enabled else None}
+        digest.update(json.dumps(extra, sort_keys=True, default=str).encode())
+        return digest.hexdigest()[:12]
 
     def result(self, flow: CompiledFlow | None) -> CompileResult:
         return CompileResult(flow, self.sink.sorted(), self.text, self.filename,

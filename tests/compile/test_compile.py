@@ -264,3 +264,11 @@ def test_internal_errors_become_diagnostics(monkeypatch: object) -> None:
     result = compile_yaml("documents:\n  answer:\n    - Hangup: {}\n")
     assert [d.code for d in result.diagnostics] == ["internal"]
     assert "kaboom" in result.diagnostics[0].message
+
+
+def test_default_version_follows_source_and_values() -> None:
+    text = "documents:\n  answer:\n    - Speak: '{{ who }}'\n"
+    a = compile_ok(text, variables={"who": "a"})
+    b = compile_ok(text, variables={"who": "b"})
+    again = compile_ok(text, variables={"who": "a"})
+    assert a.version == again.version != b.version

@@ -107,10 +107,11 @@ class _Usage(Exception):
 def _run(args: argparse.Namespace) -> int:
     from flowc.plugins import load_plugins
     from flowc.simulator import scenario as scenarios
-    from flowc.simulator.call import CallOptions, CallSimulator
+    from flowc.simulator.call import CallSimulator
     from flowc.simulator.caller import Voice, parse_dtmf
     from flowc.simulator.observer import ServerObserver
     from flowc.simulator.report import LivePrinter, record, render_summary, to_json
+    from flowc.simulator.results import CallOptions
     from flowc.simulator.timeline import CallClock, Timeline
 
     script = scenarios.load(args.script) if args.script else None

@@ -24,20 +24,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import secrets
 import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
 import httpx
 
-from flowc.runtime.signature import signature_v3
 from flowc.simulator.caller import KeyPress, Turn, Voice
+from flowc.simulator.conversation import Caller
 from flowc.simulator.observer import Observed
+from flowc.simulator.plivo_http import PlivoHttp
+from flowc.simulator.results import CallOptions, DocumentFetch, StreamRun, TurnResult
 from flowc.simulator.stream_client import (
     CONTENT_TYPES,
     HandshakeRejected,
@@ -45,7 +46,6 @@ from flowc.simulator.stream_client import (
     Segment,
     StreamEvent,
     StreamSpec,
-    Utterance,
 )
 from flowc.simulator.timeline import CallClock, Timeline
 
@@ -54,91 +54,6 @@ DEFAULT_CONTENT_TYPE = "audio/x-l16;rate=8000"
 
 HOLDING = {"Dial", "Conference", "MultiPartyCall"}
 
-REPLY_GAP = 0.3
-"""Seconds without ``playAudio`` that separate two replies (servers pace audio in real time,
-so one reply's messages arrive much closer together than this)."""
-
-
-@dataclass
-class CallOptions:
-    """How to place the call and how patient the caller is."""
-
-    answer_url: str
-    from_number: str = "14155550100"
-    to_number: str = "14155550123"
-    call_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
-    auth_token: str | None = None
-    fast: bool = False
-    answer_method: str = "POST"
-    max_documents: int = 25
-    """Bound on answer + action + redirect fetches (loops in a flow end here)."""
-    greeting_wait: float = 3.0
-    """Seconds the caller waits for a bidirectional stream to speak first."""
-    quiet: float = 1.2
-    """Seconds without agent audio that end its reply."""
-    reply_timeout: float = 20.0
-    """Seconds the caller waits for a reply before moving on."""
-    max_call: float = 900.0
-    """Hard bound on the call's length in seconds."""
-    http_timeout: float = 15.0
-
-
-@dataclass
-class TurnResult:
-    """What happened in one caller turn."""
-
-    index: int
-    turn: Turn
-    stream: str | None = None
-    started: float | None = None
-    ended: float | None = None
-    barge_in: bool = False
-    reply_at: float | None = None
-    reply_seconds: float = 0.0
-    reply_expected: bool = False
-    """The turn was spoken into a bidirectional stream (a reply can be measured)."""
-    speech_input: bool = False
-    """The turn's text was posted as ``Speech`` to a GetInput (no stream)."""
-    transcripts: list[str] = field(default_factory=list)
-    """The server's transcripts of the caller's speech (observer hook)."""
-    agent_text: list[str] = field(default_factory=list)
-    """What the agent said, as the server exposes it (observer hook), if it does."""
-    agent_heard: list[str] = field(default_factory=list)
-    """What the caller heard, transcribed after the call (:mod:`flowc.simulator.listen`)."""
-
-    @property
-    def latency_ms(self) -> float | None:
-        """End of caller speech to the first agent audio, in ms."""
-        if self.reply_at is None or self.ended is None:
-            return None
-        return (self.reply_at - self.ended) * 1000
-
-
-@dataclass
-class StreamRun:
-    """One ``<Stream>`` as the simulator ran it."""
-
-    index: int
-    spec: StreamSpec
-    keep_call_alive: bool
-    client: PlivoStreamClient | None = None
-    status_url: str | None = None
-    status_method: str = "POST"
-    ended_by: str | None = None
-    error: str | None = None
-    conversation: asyncio.Task[None] | None = None
-
-
-@dataclass
-class DocumentFetch:
-    """One XML document fetched (answer, action, redirect)."""
-
-    url: str
-    method: str
-    status: int
-    elapsed_ms: float
-    elements: list[str]
-    params: dict[str, str]
 
 
 class _Transfer(Exception):
@@ -197,7 +112,7 @@ class CallSimulator:
         self._seen_results: set[tuple[Any, ...]] = set()
         self.ended_by = "end of document"
         self.on_stream_event = on_stream_event
-        self._http: httpx.AsyncClient | None = None
+        self._http: PlivoHttp | None = None
         self._turn_index = 0
         self._server = urlparse(options.answer_url).netloc
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -236,7 +151,7 @@ class CallSimulator:
             f"{options.to_number} -> {options.answer_url}", call_uuid=options.call_uuid)
         pump = asyncio.create_task(self._dtmf_pump())
         async with httpx.AsyncClient(timeout=options.http_timeout) as http:
-            self._http = http
+            self._http = PlivoHttp(http, options.auth_token)
             try:
                 async with asyncio.timeout(options.max_call):
                     await self._run_documents()
@@ -278,44 +193,31 @@ class CallSimulator:
                           "(a Redirect loop?)")
         self.ended_by = "too many documents"
 
-    def _sign(self, method: str, url: str, params: dict[str, str]) -> dict[str, str]:
-        token = self.options.auth_token
-        if not token:
-            return {}
-        nonce = "".join(secrets.choice("0123456789") for _ in range(20))
-        return {
-            "X-Plivo-Signature-V3": signature_v3(method, url, nonce, token, params),
-            "X-Plivo-Signature-V3-Nonce": nonce,
-        }
-
-    async def _request(self, url: str, method: str, params: dict[str, str]) -> httpx.Response:
-        assert self._http is not None
-        headers = self._sign(method, url, params)
-        if method == "GET":
-            return await self._http.get(url, params=params, headers=headers)
-        return await self._http.post(url, data=params, headers=headers)
+    def _plivo(self) -> PlivoHttp:
+        assert self._http is not None, "only while the call runs"
+        return self._http
 
     async def _fetch(self, url: str, method: str, extra: dict[str, str]) -> ET.Element | None:
         params = {**self.call_params, **extra}
         method = method.upper()
         started = time.monotonic()
         try:
-            response = await self._request(url, method, params)
+            response = await self._plivo().request(url, method, params)
         except httpx.HTTPError as exc:
-            self._error(f"{method} {url} failed: {exc}")
+            self.report_error(f"{method} {url} failed: {exc}")
             return None
         elapsed = (time.monotonic() - started) * 1000
         if response.status_code != 200:
-            self._error(f"{method} {url} -> HTTP {response.status_code}: "
+            self.report_error(f"{method} {url} -> HTTP {response.status_code}: "
                         f"{response.text.strip()[:200]}")
             return None
         try:
             root = ET.fromstring(response.content)
         except ET.ParseError as exc:
-            self._error(f"{url}: not XML ({exc})")
+            self.report_error(f"{url}: not XML ({exc})")
             return None
         if root.tag != "Response":
-            self._error(f"{url}: root element is <{root.tag}>, Plivo expects <Response>")
+            self.report_error(f"{url}: root element is <{root.tag}>, Plivo expects <Response>")
             return None
         names = [child.tag for child in root]
         self.documents.append(DocumentFetch(url, method, response.status_code, elapsed, names,
@@ -325,7 +227,8 @@ class CallSimulator:
                           f"({elapsed:.0f} ms)", url=url, elements=names, params=extra)
         return root
 
-    def _error(self, message: str) -> None:
+    def report_error(self, message: str) -> None:
+        """Record a call error (shown on the timeline, fails scenarios)."""
         self.errors.append(message)
         self.timeline.add("error", message)
 
@@ -446,7 +349,7 @@ class CallSimulator:
                 params["InputType"] = "dtmf"
         elif is_input and "speech" in input_types and self._next_speech_turn() is not None:
             turn = self.pending_turns.pop(0)
-            result = self._new_result(turn)
+            result = self.new_result(turn)
             result.speech_input = True
             result.started = self.clock.now()
             self.timeline.add("caller", f"caller says {turn.describe()}", turn=result.index)
@@ -491,7 +394,7 @@ class CallSimulator:
         started = self.clock.now()
         if self.pending_turns:
             turn = self.pending_turns.pop(0)
-            result = self._new_result(turn)
+            result = self.new_result(turn)
             result.started = started
             self.timeline.add("caller", f"caller says {turn.describe()} (recorded)",
                               turn=result.index)
@@ -569,7 +472,7 @@ class CallSimulator:
         content_type = element.get("contentType") or DEFAULT_CONTENT_TYPE
         index = len(self.streams) + 1
         if content_type not in CONTENT_TYPES:
-            self._error(f"Stream {index}: contentType {content_type!r} is not one Plivo "
+            self.report_error(f"Stream {index}: contentType {content_type!r} is not one Plivo "
                         "supports")
             return
         try:
@@ -582,7 +485,7 @@ class CallSimulator:
                 stream_timeout=_float(element.get("streamTimeout"), 86400.0),
             )
         except ValueError as exc:
-            self._error(f"Stream {index}: {exc}")
+            self.report_error(f"Stream {index}: {exc}")
             return
         run = StreamRun(index, spec, element.get("keepCallAlive") == "true")
         status = element.get("statusCallbackUrl")
@@ -601,7 +504,7 @@ class CallSimulator:
         if "inbound" in spec.tracks and not any(
             r.conversation is not None for r in self.streams
         ):
-            run.conversation = asyncio.create_task(self._converse(run))
+            run.conversation = asyncio.create_task(Caller(self).converse(run))
         if not run.keep_call_alive:
             return
         await self._until_stream_ends(run)
@@ -633,7 +536,7 @@ class CallSimulator:
                 await asyncio.sleep(0.2)
         run.error = last_error
         run.ended_by = "dropped"
-        self._error(f"stream {run.index} could not connect ({last_error}); dropped")
+        self.report_error(f"stream {run.index} could not connect ({last_error}); dropped")
         await self._status(run, "DroppedStream")
         return None
 
@@ -695,9 +598,9 @@ class CallSimulator:
 
     async def _post_callback(self, url: str, method: str, params: dict[str, str]) -> int:
         try:
-            response = await self._request(url, method.upper(), params)
+            response = await self._plivo().request(url, method.upper(), params)
         except httpx.HTTPError as exc:
-            self._error(f"callback {url} failed: {exc}")
+            self.report_error(f"callback {url} failed: {exc}")
             return 0
         return response.status_code
 
@@ -724,126 +627,11 @@ class CallSimulator:
 
     # ------------------------------------------------------------------ the caller
 
-    def _new_result(self, turn: Turn) -> TurnResult:
+    def new_result(self, turn: Turn) -> TurnResult:
+        """Start the result of the next caller turn."""
         result = TurnResult(len(self.results) + 1, turn)
         self.results.append(result)
         return result
-
-    async def _converse(self, run: StreamRun) -> None:
-        """Speak the caller's turns into ``run`` with natural turn-taking."""
-        try:
-            await self._converse_turns(run)
-        except Exception as exc:  # a bug here must end the call cleanly, not hang it
-            self._error(f"caller on stream {run.index} failed: {type(exc).__name__}: {exc}")
-
-    async def _converse_turns(self, run: StreamRun) -> None:
-        client = run.client
-        assert client is not None
-        options = self.options
-        if run.spec.bidirectional and await client.wait_audio(1, within=options.greeting_wait):
-            await client.wait_idle(options.quiet, within=options.reply_timeout)
-        while self.pending_turns and not client.closed:
-            turn = self.pending_turns.pop(0)
-            result = self._new_result(turn)
-            result.stream = f"stream {run.index}"
-            await self._speak_turn(run, client, turn, result)
-        if run.spec.bidirectional and not self.results:
-            await client.wait_idle(options.quiet, within=options.reply_timeout)
-
-    async def _speak_turn(
-        self, run: StreamRun, client: PlivoStreamClient, turn: Turn, result: TurnResult
-    ) -> None:
-        options = self.options
-        if turn.pause:
-            await asyncio.sleep(turn.pause)
-        pressed: list[float] = []
-        for index, digit in enumerate(turn.dtmf):
-            if index:
-                await asyncio.sleep(0.1)
-            pressed.append(self.clock.now())
-            await client.send_dtmf(digit)
-            self.timeline.add("dtmf", f"caller presses {digit}", digit=digit, stream=run.index)
-        if len(turn.pcm) == 0:
-            now = self.clock.now()
-            result.started = pressed[0] if pressed else now
-            result.ended = pressed[-1] if pressed else now
-        else:
-            self.timeline.add("caller", f"caller says {turn.describe()} "
-                              f"({turn.duration:.1f} s)", turn=result.index)
-            utterance = client.say(turn.pcm, turn.rate, label=turn.label)
-            await utterance.begun.wait()
-            if utterance.barge_in:
-                self.timeline.add("event", "barge-in: the caller talks over the agent",
-                                  turn=result.index, event="barge-in")
-            await self._progress(client, utterance, result)
-            result.started, result.ended = utterance.started, utterance.ended
-            result.barge_in = utterance.barge_in
-        if client.closed or result.ended is None:
-            return
-        if not run.spec.bidirectional:
-            # Nobody answers on a one-way stream: stay on the line (silence) long enough
-            # for the server to hear the end of the utterance.
-            await asyncio.sleep(options.quiet)
-            return
-        result.reply_expected = True
-        reply = await self._first_reply(client, result.ended, options.reply_timeout)
-        if reply is None:
-            self.timeline.add("warning", f"no reply within {options.reply_timeout:g} s",
-                              turn=result.index)
-            return
-        result.reply_at = reply
-        self.timeline.add("latency", f"agent replies after {result.latency_ms:.0f} ms",
-                          at=reply, turn=result.index, latency_ms=round(result.latency_ms or 0))
-        upcoming = self.pending_turns[0] if self.pending_turns else None
-        if upcoming is not None and upcoming.barge_in is not None:
-            await asyncio.sleep(upcoming.barge_in)
-            result.reply_seconds = upcoming.barge_in
-            return
-        await client.wait_idle(options.quiet, within=120.0, since=reply)
-        result.reply_seconds = sum(
-            s.duration for s in client.heard if s.start >= result.ended - 1e-6)
-        self.timeline.add("agent", f"agent reply: {result.reply_seconds:.1f} s of audio",
-                          turn=result.index, seconds=round(result.reply_seconds, 3))
-
-    async def _first_reply(
-        self, client: PlivoStreamClient, after: float, within: float
-    ) -> float | None:
-        """Arrival time of the first ``playAudio`` of a new reply after ``after``.
-
-        Audio of an earlier reply that is still arriving (the caller barged in, and the
-        server has not cleared it yet) does not count: a new reply starts after a gap of
-        at least :data:`REPLY_GAP` seconds in the arrivals.
-        """
-        deadline = self.clock.now() + within
-        index = sum(1 for t, _ in client.audio_arrivals if t <= after)
-        while True:
-            arrivals = client.audio_arrivals
-            while index < len(arrivals):
-                at = arrivals[index][0]
-                previous = arrivals[index - 1][0] if index else None
-                if previous is None or at - previous >= REPLY_GAP:
-                    return at
-                index += 1
-            remaining = deadline - self.clock.now()
-            if remaining <= 0 or not await client.wait_audio(index + 1, within=remaining):
-                return None
-
-    async def _progress(self, client: PlivoStreamClient, utterance: Utterance,
-                        result: TurnResult) -> None:
-        """Wait for the utterance to be sent, reporting progress for long audio."""
-        total = len(utterance.pcm)
-        if total / client.spec.sample_rate < 5 or self.options.fast:
-            await utterance.done.wait()
-            return
-        last = -1
-        while not utterance.done.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(utterance.done.wait(), 1.0)
-            percent = int(100 * utterance.offset / total)
-            if percent != last and not utterance.done.is_set():
-                last = percent
-                self.timeline.add("progress", f"sending caller audio {percent}%",
-                                  turn=result.index, percent=percent)
 
     async def _dtmf_pump(self) -> None:
         """Send timed key presses into the streams that are open when they fall due."""

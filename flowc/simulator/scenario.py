@@ -42,8 +42,9 @@ from typing import Any
 
 import yaml
 
-from flowc.simulator.call import CallSimulator, TurnResult
+from flowc.simulator.call import CallSimulator
 from flowc.simulator.caller import CallerError, Turn, Voice, load_wav, silence
+from flowc.simulator.results import TurnResult
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "scenario.schema.json"
 

@@ -16,7 +16,8 @@ from flowc.commands.call import serve_in_thread
 from flowc.compile import compile_file
 from flowc.plugins import load_plugins
 from flowc.simulator import scenario as scenarios
-from flowc.simulator.call import CallOptions, CallSimulator
+from flowc.simulator.call import CallSimulator
+from flowc.simulator.results import CallOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "examples" / "flows"

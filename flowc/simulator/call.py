@@ -52,6 +52,9 @@ from flowc.simulator.timeline import CallClock, Timeline
 DEFAULT_CONTENT_TYPE = "audio/x-l16;rate=8000"
 """Plivo's XML reference default for ``contentType`` (flowc always emits it)."""
 
+MAX_DOCUMENT = 100 * 1024
+"""Plivo's limit on an XML document's size (plivo.md §2.1)."""
+
 HOLDING = {"Dial", "Conference", "MultiPartyCall"}
 
 
@@ -209,8 +212,15 @@ class CallSimulator:
         elapsed = (time.monotonic() - started) * 1000
         if response.status_code != 200:
             self.report_error(f"{method} {url} -> HTTP {response.status_code}: "
-                        f"{response.text.strip()[:200]}")
+                              f"{response.text.strip()[:200]}")
             return None
+        content_type = response.headers.get("content-type", "").split(";")[0].strip()
+        if content_type not in ("application/xml", "text/xml"):
+            self.timeline.add("warning", f"{url}: Content-Type {content_type or 'missing'!r}; "
+                              "Plivo expects text/xml or application/xml")
+        if len(response.content) > MAX_DOCUMENT:
+            self.timeline.add("warning", f"{url}: {len(response.content)} bytes; Plivo's "
+                              f"limit is {MAX_DOCUMENT // 1024} KB")
         try:
             root = ET.fromstring(response.content)
         except ET.ParseError as exc:
@@ -473,7 +483,7 @@ class CallSimulator:
         index = len(self.streams) + 1
         if content_type not in CONTENT_TYPES:
             self.report_error(f"Stream {index}: contentType {content_type!r} is not one Plivo "
-                        "supports")
+                              "supports")
             return
         try:
             spec = StreamSpec(

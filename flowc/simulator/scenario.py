@@ -46,8 +46,6 @@ from flowc.simulator.call import CallSimulator
 from flowc.simulator.caller import CallerError, Turn, Voice, load_wav, silence
 from flowc.simulator.results import TurnResult
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "scenario.schema.json"
-
 
 class ScenarioError(ValueError):
     """The scenario file is invalid (message names the file and the problem)."""
@@ -103,13 +101,11 @@ class Scenario:
 
 
 def schema() -> dict[str, Any]:
-    """The scenario JSON Schema (from the source tree, else the installed package)."""
-    if SCHEMA_FILE.is_file():
-        loaded: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-        return loaded
-    text = resources.files("flowc").joinpath("schemas/scenario.schema.json").read_text()
-    packaged: dict[str, Any] = json.loads(text)
-    return packaged
+    """The scenario JSON Schema (shipped in the package; ``schemas/`` holds the same file)."""
+    text = resources.files("flowc").joinpath("schemas/scenario.schema.json").read_text(
+        encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def load(path: str | Path) -> Scenario:

@@ -103,3 +103,10 @@ def test_voice_speaks_with_the_agents_espeak_engine() -> None:
 def test_unknown_voice_lists_installed_engines() -> None:
     with pytest.raises(CallerError, match="no TTS engine 'nope'; installed: "):
         Voice(load_plugins(), "nope")
+
+
+def test_scenario_schema_copies_match() -> None:
+    root = Path(__file__).resolve().parents[2]
+    repo = (root / "schemas" / "scenario.schema.json").read_text(encoding="utf-8")
+    packaged = (root / "flowc" / "schemas" / "scenario.schema.json").read_text(encoding="utf-8")
+    assert repo == packaged

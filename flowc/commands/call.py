@@ -89,7 +89,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the call; 0 on success, 1 if a scenario expectation failed, 2 on bad input."""
+    """Run the call: 0 on success; 1 if a scenario expectation failed (with ``--script``)
+    or the call had errors (HTTP errors, dropped streams; without it); 2 on bad input."""
     from flowc.simulator.caller import CallerError
     from flowc.simulator.scenario import ScenarioError
 
@@ -190,9 +191,9 @@ def _run(args: argparse.Namespace) -> int:
             for check in checks:
                 mark = "ok  " if check.ok else "FAIL"
                 print(f"  {mark} {check.scope:<8} {check.name:<20} {check.detail}")
-    if script is not None and not all(c.ok for c in checks):
-        return 1
-    return 0
+    if script is not None:
+        return 0 if all(c.ok for c in checks) else 1
+    return 1 if call.errors else 0
 
 
 def _listen(call: Any, host: Any, engine: str | None) -> None:

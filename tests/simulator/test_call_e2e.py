@@ -208,6 +208,6 @@ def test_answer_url_target_and_http_error(
     server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, report = call(capsys, f"{server}/flows/no-such-flow/answer", "--fast")
-    assert status == 0
+    assert status == 1
     assert report["summary"]["ended_by"] == "document error"
     assert "HTTP 404" in report["errors"][0]

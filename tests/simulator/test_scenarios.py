@@ -194,3 +194,28 @@ def test_signed_requests_pass_and_wrong_token_is_refused(
     for call in (wrong, unsigned):
         assert call.ended_by == "document error"
         assert "HTTP 403" in call.errors[0]
+
+
+DROPPED = """\
+flow: dropped
+documents:
+  answer:
+    - Stream:
+        text: ws://127.0.0.1:9/nowhere
+        contentType: audio/x-mulaw;rate=8000
+        statusCallbackUrl: "#stream-status"
+    - Speak: The stream could not start.
+"""
+
+
+def test_unreachable_stream_is_retried_then_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write(tmp_path / "dropped.yaml", DROPPED)
+    status, report = run_call(capsys, str(flow), "--fast", "--no-listen")
+    assert status == 1
+    (stream,) = report["streams"]
+    assert stream["ended_by"] == "dropped" and stream["statistics"] is None
+    assert report["status_callbacks"] == [{"event": "DroppedStream", "stream": 1, "status": 200}]
+    assert "could not connect" in report["errors"][0]
+    assert report["summary"]["ended_by"] == "end of document"  # the XML went on

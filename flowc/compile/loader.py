@@ -259,10 +259,17 @@ def load(text: str, sink: Sink) -> Loaded:
         return _compose(text, sink)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = exc.problem or "invalid YAML"
-        if exc.context and exc.context_mark is not None:
+        if "end of stream" in problem and exc.context_mark is not None:
+            mark = exc.context_mark  # point at what was left open, not at the file's end
+            what = (exc.context or "a value").replace("while scanning ", "").replace(
+                "while parsing ", "")
+            problem = f"{what} is never closed (the file ends first)"
+        elif exc.context and exc.context_mark is not None:
             problem = f"{problem} ({exc.context} at line {exc.context_mark.line + 1})"
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        if mark is not None and text[mark.index:mark.index + 1] == "\t":
+            problem += "; YAML indentation must use spaces, not tabs"
         code = "yaml.too-deep" if "nesting depth" in problem else "yaml.syntax"
         sink.add(line, col, problem, code)
     except yaml.YAMLError as exc:  # reader errors (control characters...)

@@ -90,7 +90,8 @@ def check_document(c: Compiler, steps: list[Any], path: Path) -> None:
             break
         if verb in _ENDS_DOCUMENT and "if" not in step:
             ended_at = verb
-    if steps and isinstance(steps[-1], dict) and "Stream" in steps[-1]:
+    last = steps[-1] if steps else None
+    if isinstance(last, dict) and "Stream" in last and len(set(last) - {"if"}) == 1:
         value = steps[-1]["Stream"]
         keep = value.get("keepCallAlive", False) if isinstance(value, dict) else False
         if keep is False:  # a non-boolean was reported by the schema

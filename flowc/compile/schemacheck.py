@@ -111,7 +111,16 @@ def _report(error: Any, positions: Positions, sink: Sink, prefix: Path) -> Itera
             code, message = "schema.unknown-key", f"unknown key {key!r}"
             step_context = schema.get("x-flowc-step")
             element = schema.get("x-flowc-element")
-            if step_context is not None:
+            verbs = [k for k in instance if k in ELEMENTS]
+            owner = ELEMENTS[verbs[0]] if step_context is not None and len(verbs) == 1 else None
+            if owner is not None and key not in ELEMENTS and (
+                    owner.attribute(key) is not None
+                    or key in ("text", "steps", "ssml", "name", "pipeline")):
+                code = "step.misindented"
+                message = (f"{key!r} belongs to {owner.name}: indent it under `{owner.name}:`"
+                           + (" and give the text as `text:`" if isinstance(
+                               instance[owner.name], str | int | float) else ""))
+            elif step_context is not None:
                 if key in ELEMENTS:
                     code = "schema.nesting"
                     message = (f"{key} is not allowed in {step_context}; allowed: "
@@ -202,8 +211,13 @@ def _report(error: Any, positions: Positions, sink: Sink, prefix: Path) -> Itera
             and "x-flowc-pipeline-step" not in schema and isinstance(instance, dict):
         sink.add(line, col, f"{label}: {error.message}", "schema.invalid", end_col=end)
     elif keyword in ("minProperties", "maxProperties") and isinstance(instance, dict):
-        verbs = [k for k in instance if k != "if"]
         kind = "processor" if "x-flowc-pipeline-step" in schema else "verb"
+        verbs = [k for k in instance if k != "if"]
+        if kind == "verb":
+            known = [k for k in verbs if k in ELEMENTS]
+            if verbs and len(known) <= 1:
+                return  # the other keys are reported as unknown or misindented
+            verbs = known or verbs
         if verbs:
             message = (f"a step holds exactly one {kind}; found " + ", ".join(verbs)
                        + ("; start another `- ` item" if len(verbs) > 1 else ""))

@@ -199,11 +199,10 @@ def _report(error: Any, positions: Positions, sink: Sink, prefix: Path) -> Itera
                  "schema.range", end_col=end)
     elif keyword == "required":
         missing = [k for k in error.validator_value if k not in instance]
-        element = schema.get("x-flowc-element")
-        owner = element or describe(path)
+        needed_by = str(schema.get("x-flowc-element") or describe(path))
         line, col, end = positions.key(path)
         for key in missing:
-            sink.add(line, col, f"{owner} needs {key!r}", "schema.required", end_col=end)
+            sink.add(line, col, f"{needed_by} needs {key!r}", "schema.required", end_col=end)
     elif keyword == "pattern":
         sink.add(line, col, f"{label}: {instance!r} does not match {error.validator_value}",
                  "schema.pattern", end_col=end)

@@ -23,6 +23,10 @@ _COLORS = {
 }
 
 
+_OBSERVED_FIELDS = {"text", "final", "track", "digit", "Event", "engine"}
+"""Fields of observer hook records worth showing in ``--json`` (``server_events``)."""
+
+
 def summary(call: CallSimulator) -> dict[str, Any]:
     """Turns, voice-to-voice latency per turn, barge-ins, frames sent and received."""
     latencies = [r.latency_ms for r in call.results if r.latency_ms is not None]
@@ -112,6 +116,11 @@ def to_json(call: CallSimulator, extra: dict[str, Any] | None = None) -> dict[st
             for run in call.streams
         ],
         "greeting_heard": call.greeting_heard,
+        "server_events": [
+            {"t": round(t, 3), "hook": o.hook,
+             **{k: v for k, v in o.data.items() if k in _OBSERVED_FIELDS}}
+            for t, o in call.observed
+        ],
         "status_callbacks": call.status_posts,
         "timeline": [e.to_json() for e in call.timeline.entries],
         "errors": call.errors,

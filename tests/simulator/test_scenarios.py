@@ -219,3 +219,15 @@ def test_unreachable_stream_is_retried_then_dropped(
     assert report["status_callbacks"] == [{"event": "DroppedStream", "stream": 1, "status": 200}]
     assert "could not connect" in report["errors"][0]
     assert report["summary"]["ended_by"] == "end of document"  # the XML went on
+
+
+def test_timed_dtmf_reaches_the_server_during_a_stream(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, report = run_call(capsys, str(FLOWS / "status-callbacks.yaml"), "--fast",
+                              "--dtmf", "5@0.5s", "--no-listen")
+    assert status == 0
+    assert report["streams"][0]["statistics"]["dtmf_sent"] == 1
+    seen = [e for e in report["server_events"] if e["hook"] == "dtmf"]
+    assert seen == [{"t": seen[0]["t"], "hook": "dtmf", "digit": "5", "track": "inbound"}]
+    assert {e.get("Event") for e in report["server_events"]} >= {"StartStream", "StopStream"}

@@ -15,7 +15,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "pipelines) and print every problem as FILE:LINE:COL: severity: message [code]. "
         "Exit status: 0 when there are no errors (warnings allowed), 2 otherwise."
     )
-    parser.add_argument("flows", metavar="FLOW", nargs="+", help="flow files ('-' reads stdin)")
+    parser.add_argument("flows", metavar="FLOW", nargs="+",
+                        help="flow files or directories of *.yaml/*.yml ('-' reads stdin)")
     add_variable_options(parser)
     add_format_option(parser)
     parser.add_argument("-q", "--quiet", action="store_true",
@@ -41,7 +42,8 @@ def _run(args: argparse.Namespace) -> int:
         report(problems, sources, args.format, len(args.flows))
         return 2
     diagnostics = list(problems)
-    for name in args.flows:
+    names = _expand(args.flows)
+    for name in names:
         if name == "-":
             text = sys.stdin.read()
             result = compile_text(text, filename="<stdin>", variables=values, env=args.env)
@@ -51,5 +53,20 @@ def _run(args: argparse.Namespace) -> int:
         diagnostics.extend(result.diagnostics)
     if args.quiet:
         diagnostics = [d for d in diagnostics if d.is_error]
-    report(diagnostics, sources, args.format, len(args.flows))
+    report(diagnostics, sources, args.format, len(names))
     return 2 if any(d.is_error for d in diagnostics) else 0
+
+
+def _expand(flows: list[str]) -> list[str]:
+    """Directories become their ``*.yaml``/``*.yml`` files (sorted, recursively)."""
+    from pathlib import Path
+
+    out: list[str] = []
+    for name in flows:
+        path = Path(name)
+        if name != "-" and path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            out.extend(str(p) for p in found if p.is_file())
+        else:
+            out.append(name)
+    return out

@@ -101,11 +101,18 @@ def test_garbage_never_tracebacks(tmp_path: Path, content: bytes) -> None:
     assert "junk.yaml:" in proc.stdout
 
 
-def test_missing_file_and_directory(tmp_path: Path) -> None:
-    proc = flowc("validate", str(tmp_path / "nope.yaml"), str(tmp_path))
+def test_missing_file(tmp_path: Path) -> None:
+    proc = flowc("validate", str(tmp_path / "nope.yaml"))
     assert proc.returncode == 2
     assert_no_traceback(proc)
-    assert proc.stdout.count("[file.read]") == 2
+    assert proc.stdout.count("[file.read]") == 1
+
+
+def test_directories_expand_to_their_flows() -> None:
+    proc = flowc("validate", "-q", str(INVALID))
+    assert proc.returncode == 2
+    count = len(list(INVALID.glob("*.yaml")))
+    assert proc.stdout.rstrip().endswith(f"in {count} files")
 
 
 def test_validate_reads_stdin() -> None:

@@ -165,3 +165,29 @@ def anyio_backend() -> str:
 def _no_plivo_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PLIVO_AUTH_ID", raising=False)
     monkeypatch.delenv("PLIVO_AUTH_TOKEN", raising=False)
+
+
+async def test_reply_on_partial_answers_before_the_final_and_keeps_its_words() -> None:
+    processor = agent({"greeting": "", "reply_on_partial": True})
+    async with Loopback(processor, speed=SPEED) as call:
+        await call.say(speech("s06.wav"), 16000, partial="what are your opening hours on",
+                       text="what are your opening hours on saturday", transcript_delay=1.5)
+        final = await call.wait_for("final")
+        await call.wait_quiet()
+    first_audio = next(e for e in call.events if e.kind == "audio_out")
+    assert first_audio.t < final.t  # answered on the partial
+    assert heard(processor) == [("user", "what are your opening hours on saturday"),
+                                ("assistant", "We are open nine to five.")]
+    assert len(processor.stats.turns) == 1  # the final did not start a second turn
+
+
+async def test_without_reply_on_partial_the_final_is_awaited() -> None:
+    processor = agent({"greeting": ""})
+    async with Loopback(processor, speed=SPEED) as call:
+        await call.say(speech("s06.wav"), 16000, partial="what are your opening hours on",
+                       text="what are your opening hours on saturday", transcript_delay=1.5)
+        final = await call.wait_for("final")
+        await call.wait_quiet()
+    first_audio = next(e for e in call.events if e.kind == "audio_out")
+    assert first_audio.t > final.t
+    assert heard(processor)[0] == ("user", "what are your opening hours on saturday")

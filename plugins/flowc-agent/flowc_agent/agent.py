@@ -93,6 +93,9 @@ class AgentProcessor(Processor):
         self._pending_text: list[str] = []
         self._pending_digits = ""
         self._partial_open = False
+        self._partial: Transcript | None = None
+        self._partial_at = 0.0
+        self._skip_final = False
         self._transcript_at: float | None = None
         self._transcript_event = anyio.Event()
         self._waiter: anyio.CancelScope | None = None
@@ -114,8 +117,8 @@ class AgentProcessor(Processor):
             if closer is not None:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(2):
                     await closer.aclose()
-        log.info("agent %s: %s heard=%s", self.context.stream_id, self.stats.summary(),
-                 self.history.transcript())
+        log.info("agent %s: %s", self.context.stream_id, self.stats.summary())
+        log.debug("agent %s heard: %s", self.context.stream_id, self.history.transcript())
 
     async def run(self, inbox: ObjectReceiveStream[Frame], emit: Emit) -> None:
         if self.tts is None or self.brain is None:
@@ -173,7 +176,8 @@ class AgentProcessor(Processor):
             else:
                 self._caller_speaking = False
                 speech_end = now - (event.decided_ms - event.at_ms) / 1000.0
-                self._end_of_utterance(TurnMetrics(0, "speech", speech_end, eou=now))
+                self._end_of_utterance(TurnMetrics(0, "speech", speech_end, eou=now),
+                                       event.at_ms)
 
     def _new_detector(self, rate: int) -> Any:
         from flowc.runtime.codec import StreamResampler
@@ -190,9 +194,15 @@ class AgentProcessor(Processor):
     async def _on_transcript(self, frame: Transcript) -> None:
         if not frame.final:
             self._partial_open = bool(frame.text.strip())
+            self._partial, self._partial_at = frame, time.monotonic()
             return
         self._partial_open = False
         text = frame.text.strip()
+        if self._skip_final:  # the turn went ahead on a partial: keep the final's words
+            self._skip_final = False
+            if text:
+                self.history.correct_user(self._turn, text)
+            return
         if text:
             self._pending_text.append(text)
             self._transcript_at = time.monotonic()
@@ -219,9 +229,19 @@ class AgentProcessor(Processor):
             return True
         return bool(self._outstanding) and time.monotonic() < self._play_end + 1.0
 
-    def _end_of_utterance(self, metrics: TurnMetrics) -> None:
+    def _end_of_utterance(self, metrics: TurnMetrics, speech_end_ms: float) -> None:
         if self._pending_text and not self._partial_open:
             metrics.transcript = self._transcript_at
+            self._dispatch(metrics)
+            return
+        partial = self._partial
+        if (self.settings["reply_on_partial"] and not self._pending_text and self._partial_open
+                and partial is not None
+                and partial.end_ms >= speech_end_ms - self.settings["partial_lag_ms"]):
+            # the partial already covers the speech: answer now, not after the final
+            self._pending_text = [partial.text.strip()]
+            self._partial_open, self._skip_final = False, True
+            metrics.transcript = self._partial_at
             self._dispatch(metrics)
             return
         assert self._tg is not None
@@ -333,7 +353,8 @@ class AgentProcessor(Processor):
         self.stats.barge_ins += 1
         self.stats.barge_in_clear_ms.append(round(1000 * (time.monotonic() - decided), 2))
         publish_barge_in(self.context.metrics, self.context.flow)
-        log.info("barge-in on turn %d", self._reply_turn)
+        log.info("barge-in on turn %d: clearAudio %.1f ms after the VAD decision",
+                 self._reply_turn, self.stats.barge_in_clear_ms[-1])
 
     async def _act(self, action: Act) -> None:
         assert self._emit is not None
@@ -359,15 +380,17 @@ class AgentProcessor(Processor):
 
     def _record_stop(self) -> None:
         if self._barge_decided is not None:
-            self.stats.barge_in_stop_ms.append(
-                round(1000 * (time.monotonic() - self._barge_decided), 2))
+            stop_ms = round(1000 * (time.monotonic() - self._barge_decided), 2)
+            self.stats.barge_in_stop_ms.append(stop_ms)
             self._barge_decided = None
+            log.info("barge-in: reply stopped %.1f ms after the VAD decision", stop_ms)
 
     def _report_turn(self, metrics: TurnMetrics) -> None:
         d = metrics.durations_ms()
         log.info("turn %d (%s, intent %s): eou %s ms, transcript %s ms, reply %s ms, "
                  "voice-to-voice %s ms", metrics.turn, metrics.trigger, metrics.intent,
                  d["eou_ms"], d["transcript_ms"], d["reply_text_ms"], d["voice_to_voice_ms"])
+        log.debug("turn %d: caller said %r", metrics.turn, metrics.text)
         publish_turn(self.context.metrics, self.context.flow, metrics)
 
     async def _run_sync(self, fn: Callable[..., Any], *args: Any) -> Any:

@@ -32,6 +32,12 @@ class HeardHistory:
         """The caller's words (or keys) for ``turn``."""
         self._entries.append(_Entry("user", turn, [text]))
 
+    def correct_user(self, turn: int, text: str) -> None:
+        """Replace the caller's words for ``turn`` (a final result after a partial)."""
+        for entry in self._entries:
+            if entry.role == "user" and entry.turn == turn:
+                entry.parts = [text]
+
     def sent(self, name: str, turn: int, sentence: str) -> None:
         """``sentence`` of ``turn`` was queued, followed by checkpoint ``name``."""
         self._pending[name] = (turn, sentence)

@@ -118,11 +118,12 @@ class Loopback:
     # -- the caller's side -------------------------------------------------------------
 
     async def say(self, pcm: PCM, rate: int, *, text: str | None = None,
-                  transcript_delay: float = 0.6) -> float:
+                  transcript_delay: float = 0.6, partial: str | None = None) -> float:
         """Speak ``pcm`` (returns when it has been sent; the time its last sample went).
 
         With ``text``, a final ``Transcript`` follows ``transcript_delay`` seconds (audio
-        time) after the speech, as a transcriber would send it.
+        time) after the speech, as a transcriber would send it; with ``partial``, a partial
+        result covering the whole speech is sent as soon as the speech has been sent.
         """
         if rate != self.rate:
             pcm = resample(pcm, rate, self.rate)
@@ -132,6 +133,9 @@ class Loopback:
         while self._mic:
             await self._wait_change()
         spoken = time.monotonic()
+        if partial is not None:
+            end_ms = int(1000 * self._chunk * FRAME_S)
+            await self.send(Transcript(partial, False, "inbound", 0, end_ms, "loopback"))
         if text is not None:
             assert self._tg is not None
             self._tg.start_soon(self._transcribe, text, transcript_delay)
@@ -139,7 +143,9 @@ class Loopback:
 
     async def _transcribe(self, text: str, delay: float) -> None:
         await anyio.sleep(delay / self.speed)
-        await self.send(Transcript(text, True, "inbound", 0, 0, "loopback"))
+        end_ms = int(1000 * self._chunk * FRAME_S)
+        await self.send(Transcript(text, True, "inbound", 0, end_ms, "loopback"))
+        self._log("final", text)
 
     async def press(self, digit: str) -> None:
         await self.send(Dtmf(digit, "inbound", int(1000 * time.monotonic())))

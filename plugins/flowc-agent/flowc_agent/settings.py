@@ -129,6 +129,14 @@ SCHEMA: dict[str, Any] = {
                                "default": 1500, "description":
                                "After the caller stops, how long to wait for the "
                                "transcriber's final result."},
+        "reply_on_partial": {"type": "boolean", "default": False, "description":
+                             "At the end of speech, answer the transcriber's latest partial "
+                             "result when it covers the speech (within partial_lag_ms) "
+                             "instead of waiting for its final: faster, may miss a last "
+                             "word. The final still replaces the words in the history."},
+        "partial_lag_ms": {"type": "number", "minimum": 0, "maximum": 2000, "default": 300,
+                           "description": "How far a partial's end may lag the end of "
+                           "speech for reply_on_partial."},
         "played_timeout_s": {"type": "number", "exclusiveMinimum": 0, "default": 3,
                              "description": "Grace after a reply's audio duration for Plivo "
                              "to confirm it played before ending the stream anyway."},

@@ -29,6 +29,11 @@ from flowc.model import Condition, Template
 MAX_REPEAT = 100_000
 """Longest string or list a template may build with ``*`` (sandbox resource limit)."""
 
+MAX_OUTPUT = 1_000_000
+"""Most characters one template may render (Plivo documents stop at 100 KB anyway)."""
+MAX_RANGE = 10_000
+"""Longest ``range()`` a template may iterate."""
+
 _MARKERS = ("{{", "{%", "{#")
 
 
@@ -67,8 +72,17 @@ class _Environment(ImmutableSandboxedEnvironment):
 def new_environment() -> ImmutableSandboxedEnvironment:
     """The sandbox every flow template runs in (only ``range``/``dict``/``namespace``)."""
     env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.globals = {k: v for k, v in env.globals.items() if k in ("range", "dict", "namespace")}
+    env.globals = {k: v for k, v in env.globals.items() if k in ("dict", "namespace")}
+    env.globals["range"] = _range
     return env
+
+
+def _range(*args: int) -> range:
+    """``range`` limited to :data:`MAX_RANGE` items."""
+    rng = range(*args)
+    if len(rng) > MAX_RANGE:
+        raise SecurityError(f"range() is limited to {MAX_RANGE} items in templates")
+    return rng
 
 
 @dataclass(frozen=True)
@@ -188,13 +202,20 @@ class Templates:
 
             return Template(source, render_simple)
         compiled = self.env.from_string(source)
-        root, new_context, concat = compiled.root_render_func, compiled.new_context, "".join
+        root, new_context = compiled.root_render_func, compiled.new_context
         top, bottom = self._top, self._bottom
 
         def render(params: Mapping[str, Any]) -> str:
             try:
                 chain = ChainMap(top, params, bottom)  # type: ignore[arg-type]
-                return concat(root(new_context(chain, shared=True)))  # type: ignore[arg-type]
+                parts: list[str] = []
+                size = 0
+                for chunk in root(new_context(chain, shared=True)):  # type: ignore[arg-type]
+                    size += len(chunk)
+                    if size > MAX_OUTPUT:
+                        raise SecurityError(f"template output exceeds {MAX_OUTPUT} characters")
+                    parts.append(chunk)
+                return "".join(parts)
             except Exception as exc:
                 raise TemplateRenderError(where, f"{type(exc).__name__}: {exc}") from exc
 

@@ -228,3 +228,17 @@ def test_fast_templates_agree_with_jinja(source: str) -> None:
     params = {"From": "<f>", "To": "t"}
     rendered = templates.template(source, ("f", 1, 1)).render(params)
     assert rendered == templates.env.from_string(source).render(templates.context(params))
+
+
+def test_template_resource_limits() -> None:
+    flow = compile_ok("""
+        vars: {n: 20000}
+        documents:
+          answer:
+            - Speak: "{% for i in range(n) %}x{% endfor %}"
+            - Speak: "{% for i in range(1000) %}{% for j in range(1000) %}xx{% endfor %}{% endfor %}"
+    """)
+    with pytest.raises(TemplateRenderError, match="range"):
+        flow.answer.root.children[0].text.render({})  # type: ignore[union-attr]
+    with pytest.raises(TemplateRenderError, match="output exceeds"):
+        flow.answer.root.children[1].text.render({})  # type: ignore[union-attr]

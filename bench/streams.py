@@ -15,6 +15,8 @@ arrival time, so the report joins send and receive per frame:
 Stacks:
 * ``floor``: a minimal ``websockets`` + uvloop + orjson server that decodes JSON, base64 and
   μ-law and records the frame -- the floor for Python;
+* ``asgi``: a bare Starlette WebSocket route on uvicorn, configured as ``flowc serve`` runs
+  it, decoding the same way -- what the ASGI stack costs before flowc's own code;
 * ``flowc``: ``flowc serve`` on a flow whose Stream pipeline is one ``benchprobe`` processor
   (registered as a plugin through a throw-away dist-info on PYTHONPATH, exactly as an
   installed third-party plugin would be).
@@ -140,6 +142,53 @@ def serve_floor(port: int, out: str) -> None:
     _raise_fd_limit()
     with asyncio.Runner(loop_factory=_new_event_loop) as runner:
         runner.run(_floor_main(port, out))
+
+
+# ------------------------------------------------------------ minimal ASGI server
+
+
+def serve_asgi(port: int, out: str) -> None:
+    """A bare Starlette WebSocket route on uvicorn (configured as ``flowc serve`` runs it)
+    that decodes frames like the floor: what the ASGI stack alone costs."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    from flowc.runtime.codec import ulaw_to_pcm
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        probe = streams_probe.Probe()
+        audio: list[Any] = []
+        stream_id = "unknown"
+        try:
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                msg = orjson.loads(message.get("text") or message.get("bytes") or b"{}")
+                event = msg.get("event")
+                if event == "media":
+                    pcm = ulaw_to_pcm(base64.b64decode(msg["media"]["payload"]))
+                    probe.record(msg["sequenceNumber"], pcm)
+                    audio.append(pcm)
+                elif event == "start":
+                    stream_id = msg["start"]["streamId"]
+        finally:
+            probe.dump(out, stream_id)
+
+    _raise_fd_limit()
+    app = Starlette(routes=[WebSocketRoute(STREAM_PATH, handler)])
+    uvicorn.run(
+        app,
+        host=HOST,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ws_per_message_deflate=False,
+        ws_max_size=65536,
+    )
 
 
 # ----------------------------------------------------------------------- load process
@@ -407,8 +456,8 @@ def _start_server(
     stack: str, port: int, out: Path, core: int | None, profile: str | None = None
 ) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
-    if stack == "floor":
-        cmd = [sys.executable, str(Path(__file__).resolve()), "_floor", str(port), str(out)]
+    if stack in ("floor", "asgi"):
+        cmd = [sys.executable, str(Path(__file__).resolve()), f"_{stack}", str(port), str(out)]
     else:
         # Register bench/streams_probe.py as the plugin "benchprobe" through a dist-info.
         site = out / "site"
@@ -425,6 +474,7 @@ def _start_server(
         flow.write_text(FLOW_YAML.format(out=out))
         flowc = Path(sys.executable).with_name("flowc")
         cmd = [str(flowc), "serve", str(flow), "--host", HOST, "--port", str(port)]
+        cmd += ["--max-streams", "0", "--handshake-rate", "0"]  # the bench opens N at once
     with (out / "server.log").open("wb") as log:
         return subprocess.Popen(
             cmd,
@@ -557,6 +607,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["_floor"]:
         serve_floor(int(argv[1]), argv[2])
         return 0
+    if argv[:1] == ["_asgi"]:
+        serve_asgi(int(argv[1]), argv[2])
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--streams",
@@ -575,7 +628,11 @@ def main(argv: list[str] | None = None) -> int:
         default=2.0,
         help="seconds at the start of a step left out of delay and CPU figures",
     )
-    parser.add_argument("--stacks", default="floor,flowc", help="floor, flowc or both")
+    parser.add_argument(
+        "--stacks",
+        default="floor,asgi,flowc",
+        help="any of floor, asgi, flowc (default %(default)s)",
+    )
     parser.add_argument(
         "--keep-going",
         action="store_true",
@@ -646,8 +703,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{stack}: CPU ceiling ≈ {value:.0f} streams per core "
             f"(1 s / (50 frames * CPU per frame at N = {common[-1]}))"
         )
-    if "floor" in ceiling and "flowc" in ceiling:
-        print(f"flowc/floor CPU ceiling: {ceiling['flowc'] / ceiling['floor']:.0%}")
+    for upper, lower in (("flowc", "floor"), ("asgi", "floor"), ("flowc", "asgi")):
+        if upper in ceiling and lower in ceiling:
+            print(f"{upper}/{lower} CPU ceiling: {ceiling[upper] / ceiling[lower]:.0%}")
     return 0
 
 

@@ -52,6 +52,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--failure-policy", choices=("bypass", "end"), default="bypass",
                         help="a processor that raises is bypassed (default) or ends its stream")
     parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    # limits (flowc/runtime/limits.py); 0 disables one
+    parser.add_argument("--max-streams", type=int, default=1000, metavar="N",
+                        help="concurrent streams per process; more are refused (default 1000)")
+    parser.add_argument("--handshake-rate", type=float, default=200.0, metavar="R",
+                        help="stream handshakes per second per process, bursts of 5 x R "
+                             "allowed (default 200)")
+    parser.add_argument("--idle-timeout", type=float, default=30.0, metavar="S",
+                        help="end a stream after S seconds without a message (default 30)")
+    parser.add_argument("--max-message-bytes", type=int, default=65536, metavar="B",
+                        help="largest WebSocket message; bigger closes the stream (default 64 KiB)")
     add_variable_options(parser)
     add_format_option(parser)
 
@@ -146,7 +156,9 @@ def run(args: argparse.Namespace) -> int:
     settings = ServeSettings(
         public_url=args.public_url, auth_token=token, trust_forwarded=args.trust_forwarded,
         verify_websocket=not args.no_verify_websocket, drain_timeout=args.drain_timeout,
-        failure_policy=args.failure_policy)
+        failure_policy=args.failure_policy, max_streams=args.max_streams,
+        handshake_rate=args.handshake_rate, handshake_burst=max(1, int(5 * args.handshake_rate)),
+        idle_timeout=args.idle_timeout, max_message_bytes=args.max_message_bytes)
     level = logging.WARNING - 10 * min(args.verbose + 1, 2)
     logging.getLogger("flowc").setLevel(level)
     config: dict[str, Any] = {

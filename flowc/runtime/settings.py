@@ -45,9 +45,9 @@ class ServeSettings:
     """Largest inbound WebSocket message; a bigger one closes the stream (1009)."""
     max_streams: int = 1000
     """Concurrent streams per process; handshakes beyond are refused (1013)."""
-    handshake_rate: float = 50.0
+    handshake_rate: float = 200.0
     """Stream handshakes per second per process (token bucket), beyond are refused (1013)."""
-    handshake_burst: int = 200
+    handshake_burst: int = 1000
     """Handshakes allowed at once before ``handshake_rate`` applies."""
     start_timeout: float = 10.0
     """Seconds a new stream may take to send ``start`` before it is closed."""

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 import websockets
 from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
@@ -158,6 +159,25 @@ async def test_a_message_over_the_size_limit_closes_the_stream_with_1009(
     assert await client.receive_close() == 1009
     await client.aclose()
     assert healthy(serve)
+
+
+async def test_limits_set_on_the_command_line_apply(
+    tmp_path: Path,
+) -> None:
+    with kit.flowc_serve(tmp_path, "--max-streams", "1", "--max-message-bytes", "2000") as serve:
+        async with websockets.connect(serve.ws + STREAM) as first:
+            await first.send(kit_start("cli-1"))
+            with pytest.raises(websockets.InvalidStatus):
+                async with websockets.connect(serve.ws + STREAM):
+                    pass
+            await first.send('{"event": "x", "pad": "' + "p" * 3000 + '"}')
+            with pytest.raises(websockets.ConnectionClosed):
+                await first.recv()
+            assert first.close_code == 1009
+
+
+def kit_start(sid: str) -> str:
+    return orjson.dumps(kit.start_message(sid)).decode()
 
 
 def test_the_server_log_names_each_refusal(serve: kit.ServeProcess) -> None:

@@ -236,7 +236,7 @@ def test_template_resource_limits() -> None:
         documents:
           answer:
             - Speak: "{% for i in range(n) %}x{% endfor %}"
-            - Speak: "{% for i in range(999) %}{% for j in range(999) %}x{% endfor %}{% endfor %}"
+            - Speak: "{% for i in range(1001) %}{% for j in range(1001) %}x{% endfor %}{% endfor %}"
     """)
     with pytest.raises(TemplateRenderError, match="range"):
         flow.answer.root.children[0].text.render({})  # type: ignore[union-attr]

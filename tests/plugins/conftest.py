@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import anyio
 import pytest
+import uvicorn
 
 from flowc.runtime.frames import Frame
 from flowc.runtime.processor import Processor, StreamContext
@@ -74,3 +79,29 @@ def run_processor() -> Callable[..., Any]:
     """``await run_processor(processor, frames)``: start, run over frames, close; returns
     the emitted frames."""
     return _run_processor
+
+
+@contextlib.contextmanager
+def _serve(app: Any) -> Iterator[int]:
+    """uvicorn serving ``app`` on a free port of 127.0.0.1 in a background thread."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.01)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def serve_app() -> Callable[[Any], contextlib.AbstractContextManager[int]]:
+    """``with serve_app(app) as port:`` a real server on 127.0.0.1 for the block."""
+    return _serve

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import flowc_denoiser.plugin as plugin
 import jsonschema
 import numpy as np
 import numpy.typing as npt
 import pytest
 import soxr
-from flowc_denoiser import plugin
 from flowc_denoiser.polyphase import IntegerResampler
 from flowc_denoiser.processor import DenoiserProcessor
 from flowc_denoiser.stream import attenuation_limit_db, dry_gain

@@ -8,7 +8,6 @@ thread does the file I/O (:mod:`flowc_recorder.writer`), so live audio never wai
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,15 +49,13 @@ class RecorderProcessor(Processor):
         self.rate = context.sample_rate
         self.layout = channel_layout(str(settings["tracks"]), context)
         self.outbound_source = "outbound" if "outbound" in context.tracks else "sent"
-        self.clock = StreamClock(self.rate, anchor_on_arrival="outbound" in self.layout
-                                 and self.outbound_source == "sent")
+        self.clock = StreamClock(self.rate)
         self.timelines = {track: TrackTimeline(self.rate) for track in self.layout}
         self.writer: RecordingWriter | None = None
         self.path: Path | None = None
         self.error: str | None = None
         self.sent_frames = 0
         self._resamplers: dict[str, StreamResampler] = {}
-        self._t0 = time.monotonic()
         self._started = datetime.now(UTC)
         self._ended: datetime | None = None
 
@@ -67,7 +64,6 @@ class RecorderProcessor(Processor):
         return None if self.path is None else self.path.with_suffix(".json")
 
     async def start(self) -> None:
-        self._t0 = time.monotonic()
         self._started = datetime.now(UTC)
         try:
             self.path = recording_path(Path(str(self.settings["directory"])),
@@ -112,8 +108,7 @@ class RecorderProcessor(Processor):
                     track == "outbound" and self.outbound_source != "outbound"):
                 return
             pcm = self._at_rate(track, frame.pcm, frame.rate)
-            elapsed_ms = (time.monotonic() - self._t0) * 1000.0
-            position = self.clock.from_timestamp(frame.timestamp_ms, elapsed_ms)
+            position = self.clock.from_timestamp(frame.timestamp_ms)
             start = self.timelines[track].place(len(pcm), position, frame.chunk)
         elif isinstance(frame, AudioSent):
             track = "outbound"
@@ -121,8 +116,10 @@ class RecorderProcessor(Processor):
                 return
             self.sent_frames += 1
             pcm = self._at_rate("sent", frame.pcm, frame.rate)
+            # audio sent less than 60 ms after the previous chunk ended plays right after
+            # it (the far end buffers); later, it starts when it was sent
             position = self.clock.from_stream_ms(frame.stream_ms)
-            start = self.timelines[track].place(len(pcm), position)
+            start = self.timelines[track].place(len(pcm), position, slack=self.rate * 60 // 1000)
         else:
             return
         if start is not None and len(pcm):

@@ -20,24 +20,22 @@ class StreamClock:
     """Turns Plivo timestamps and flowc's stream clock into sample positions.
 
     Stream-relative timestamps count from the stream's start, as flowc's own clock does
-    (``AudioSent.stream_ms``). Epoch timestamps are anchored on the first one seen: at
-    position 0, or, with ``anchor_on_arrival`` (when Plivo's audio must line up with
-    flowc's clock), ``elapsed_ms`` after the start, when it arrived.
+    (``AudioSent.stream_ms``). Epoch timestamps are anchored on the first one seen, taken
+    as the start (Plivo sends media right after ``start``; the few milliseconds between
+    them are the recording's alignment error between Plivo's tracks and flowc's audio).
     """
 
-    def __init__(self, rate: int, *, anchor_on_arrival: bool = False) -> None:
+    def __init__(self, rate: int) -> None:
         self.rate = rate
-        self.anchor_on_arrival = anchor_on_arrival
         self.epoch_origin_ms: int | None = None
 
-    def from_timestamp(self, timestamp_ms: int, elapsed_ms: float) -> int | None:
+    def from_timestamp(self, timestamp_ms: int) -> int | None:
         """Sample position of a Plivo timestamp, or ``None`` when it carries no time."""
         if timestamp_ms <= 0:
             return None
         if timestamp_ms >= EPOCH_MS:
             if self.epoch_origin_ms is None:
-                lead = round(elapsed_ms) if self.anchor_on_arrival else 0
-                self.epoch_origin_ms = timestamp_ms - lead
+                self.epoch_origin_ms = timestamp_ms
             timestamp_ms -= self.epoch_origin_ms
             if timestamp_ms < 0:
                 return None
@@ -69,13 +67,15 @@ class TrackTimeline:
         self.last_chunk: int | None = None
         self.stats = TrackStats()
 
-    def place(self, samples: int, position: int | None, chunk: int = 0) -> int | None:
+    def place(self, samples: int, position: int | None, chunk: int = 0, *,
+              slack: int | None = None) -> int | None:
         """Start sample for a chunk of ``samples``; ``None`` to drop it (a repeat).
 
         ``position`` is where its timestamp puts it (``None``: unknown); ``chunk`` is
         Plivo's counter (``0``: none). Missing counter values leave room for that many
         chunks of this size; a timestamp further ahead than that leaves more (by at least
-        half a chunk without counters, three chunks or 60 ms with them).
+        ``slack`` samples; default half a chunk without counters, three chunks or 60 ms
+        with them).
         """
         expected = self.cursor
         counted = chunk > 0 and self.last_chunk is not None
@@ -86,7 +86,8 @@ class TrackTimeline:
                 self.stats.duplicates += 1
                 return None
             expected += (step - 1) * samples
-        slack = max(3 * samples, self.rate * 60 // 1000) if counted else max(samples // 2, 1)
+        if slack is None:
+            slack = max(3 * samples, self.rate * 60 // 1000) if counted else max(samples // 2, 1)
         start = expected
         if position is not None and position - expected > slack:
             start = position

@@ -1,0 +1,243 @@
+"""The recorder through the real server: flows compiled from YAML, uvicorn on 127.0.0.1,
+the simulator's Plivo stream client on the other end. The WAV holds the call as heard."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+import pytest
+from flowc_recorder import plugin as recorder_plugin
+from flowc_testplugin import plugin as testplugin
+
+import flowc
+from flowc.compile import compile_text
+from flowc.plugins import load_plugins
+from flowc.runtime import codec
+from flowc.runtime.app import create_app
+from flowc.runtime.settings import ServeSettings
+from flowc.simulator.stream_client import PlivoStreamClient, StreamSpec
+
+SPEECH = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
+
+
+def fixture(name: str, rate: int) -> npt.NDArray[np.int16]:
+    with wave.open(str(SPEECH / name)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.int16)
+    return codec.resample(pcm, 16000, rate)
+
+
+def read_wav(path: Path) -> tuple[npt.NDArray[np.int16], int, int]:
+    with wave.open(str(path)) as w:
+        data = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.int16)
+        return data.reshape(-1, w.getnchannels()), w.getnchannels(), w.getframerate()
+
+
+class Captured(logging.Handler):
+    """Log records from every thread (the server runs in one)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+class Stopped:
+    """Observer plugin: the ``stream_stopped`` statistics by stream id."""
+
+    def __init__(self) -> None:
+        self.stats: dict[str, dict[str, Any]] = {}
+
+    @flowc.hookimpl
+    def stream_stopped(self, stream: Any, statistics: Any) -> None:
+        self.stats[stream["stream_id"]] = dict(statistics)
+
+
+def flow_yaml(name: str, stream: str, pipeline: str) -> str:
+    return f"""
+flow: {name}
+version: "7"
+documents:
+  answer:
+    - Stream:
+        name: s
+        keepCallAlive: true
+{stream}
+        pipeline:
+{pipeline}
+"""
+
+
+async def call(port: int, flow: str, spec_kwargs: dict[str, Any], stopped: Stopped,
+               script: Any) -> PlivoStreamClient:
+    """Post the answer request (From/To), run ``script(client)`` on the stream, hang up,
+    wait until the server has closed every processor."""
+    call_id = f"{flow}-call"
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(f"http://127.0.0.1:{port}/flows/{flow}/answer", data={
+            "CallUUID": call_id, "From": "+14155550100", "To": "+14155550199"})
+        assert answer.status_code == 200
+    spec = StreamSpec(f"ws://127.0.0.1:{port}/flows/{flow}/streams/s", **spec_kwargs)
+    client = PlivoStreamClient(spec, call_id=call_id)
+    async with client:
+        await script(client)
+    deadline = time.monotonic() + 30
+    while client.stream_id not in stopped.stats:
+        assert time.monotonic() < deadline, "the server did not stop the stream"
+        await asyncio.sleep(0.05)
+    return client
+
+
+@pytest.fixture(scope="module")
+def calls(tmp_path_factory: pytest.TempPathFactory, serve_app: Any) -> dict[str, Any]:
+    directory = tmp_path_factory.mktemp("recordings")
+    blocker = directory / "blocked"
+    blocker.write_text("a file, not a directory")
+    stopped = Stopped()
+    host = load_plugins([recorder_plugin, testplugin, stopped], entry_points_enabled=False)
+    rec = json.dumps({"directory": str(directory), "filename": "{flow}/{call_id}"})
+    bad = json.dumps({"directory": str(blocker / "sub")})
+    sources = {
+        "both": flow_yaml("both", "        audioTrack: both\n"
+                          "        contentType: audio/x-mulaw;rate=8000",
+                          f"          - recorder: {rec}"),
+        "echo": flow_yaml("echo", "        bidirectional: true\n"
+                          "        contentType: audio/x-l16;rate=16000",
+                          f"          - recorder: {rec}\n          - echo: {{}}"),
+        "bad": flow_yaml("bad", "        bidirectional: true\n"
+                         "        contentType: audio/x-l16;rate=8000",
+                         f"          - recorder: {bad}\n          - echo: {{}}"),
+    }
+    flows = []
+    for name, text in sources.items():
+        result = compile_text(text, filename=f"{name}.yaml", host=host)
+        assert result.ok and result.flow is not None, result.diagnostics
+        flows.append(result.flow)
+    app = create_app(flows, host=host, settings=ServeSettings(close_timeout=10))
+    caller = fixture("s02.wav", 8000)
+    heard = fixture("s06.wav", 8000)
+
+    async def both(client: PlivoStreamClient) -> None:
+        client.play_to_caller(heard, 8000)  # the outbound track: what the caller hears
+        await client.speak(caller, 8000)
+        await client.wait_idle(quiet=0.3)
+
+    async def echo(client: PlivoStreamClient) -> None:
+        await client.speak(fixture("s09.wav", 16000), 16000)
+        await asyncio.sleep(0.5)  # the echo echoes silence too: never idle
+
+    async def short(client: PlivoStreamClient) -> None:
+        await client.speak(caller[:8000], 8000)
+        await asyncio.sleep(0.3)
+
+    async def all_calls(port: int) -> list[PlivoStreamClient]:
+        return list(await asyncio.gather(
+            call(port, "both", {"audio_track": "both", "extra_headers": "userId=42;team=blue",
+                                "content_type": "audio/x-mulaw;rate=8000"}, stopped, both),
+            call(port, "echo", {"bidirectional": True,
+                                "content_type": "audio/x-l16;rate=16000"}, stopped, echo),
+            call(port, "bad", {"bidirectional": True,
+                               "content_type": "audio/x-l16;rate=8000"}, stopped, short),
+        ))
+
+    handler = Captured()
+    logging.getLogger().addHandler(handler)
+    try:
+        with serve_app(app) as port:
+            clients = asyncio.run(all_calls(port))
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return {"dir": directory, "clients": dict(zip(sources, clients, strict=True)),
+            "stopped": stopped.stats, "logs": [r.getMessage() for r in handler.records],
+            "caller": caller, "heard": heard}
+
+
+def test_both_tracks_record_stereo_on_plivo_timestamps(calls: Any) -> None:
+    client: PlivoStreamClient = calls["clients"]["both"]
+    data, channels, rate = read_wav(calls["dir"] / "both" / "both-call.wav")
+    assert (channels, rate) == (2, 8000)
+    # the client sends both tracks in 20 ms frames with the same timestamps until it hangs
+    # up: the file has every frame, on the same timeline, nothing missing or shifted
+    frames = client.statistics()["media_sent"] // 2
+    assert len(data) == frames * 160
+    caller, _ = client.caller_pcm()
+    start = round((client.sent[0].start - (client.opened_at or 0)) * 8000)
+    expected_left = np.zeros(len(data), np.int16)
+    expected_left[: len(caller)] = caller[: len(data)]
+    assert start >= 0 and np.array_equal(data[:, 0], codec.ulaw_to_pcm(
+        codec.pcm_to_ulaw(expected_left)))
+    heard = calls["heard"]
+    expected_right = np.zeros(len(data), np.int16)
+    expected_right[: len(heard)] = heard[: len(data)]
+    assert np.array_equal(data[:, 1], codec.ulaw_to_pcm(codec.pcm_to_ulaw(expected_right)))
+    meta = json.loads((calls["dir"] / "both" / "both-call.json").read_text())
+    assert meta["channels"] == ["inbound", "outbound"]
+    assert meta["frames"] == {"inbound": frames, "outbound": frames}
+    assert meta["gaps"] == {"inbound": {"count": 0, "ms": 0.0},
+                            "outbound": {"count": 0, "ms": 0.0}}
+    assert meta["drops"]["total"] == 0 and meta["complete"] is True
+    assert (meta["from"], meta["to"]) == ("+14155550100", "+14155550199")
+    assert meta["extra_headers"] == {"userId": "42", "team": "blue"}
+    assert (meta["flow"], meta["flow_version"], meta["call_id"]) == ("both", "7", "both-call")
+    assert meta["stream_id"] == client.stream_id
+    assert meta["duration_s"] == len(data) / 8000
+
+
+def test_audio_flowc_played_is_recorded_as_heard(calls: Any) -> None:
+    client: PlivoStreamClient = calls["clients"]["echo"]
+    data, channels, rate = read_wav(calls["dir"] / "echo" / "echo-call.wav")
+    assert (channels, rate) == (2, 16000)
+    left, right = data[:, 0].astype(np.float64), data[:, 1].astype(np.float64)
+    caller, _ = client.caller_pcm()
+    heard, _ = client.heard_pcm()
+    # left: the caller exactly (L16, on Plivo's timestamps); right: the echo the caller
+    # heard (on flowc's clock), a few milliseconds after the caller said it
+    assert np.array_equal(data[: len(caller), 0], caller[: len(data)])
+    echo_similarity, echo_lag = _correlation(right, left)
+    assert echo_similarity > 0.99 and 0 <= echo_lag <= 0.2 * rate
+    # what the caller heard (its playout has a few ms of jitter): same 20 ms envelope,
+    # within 100 ms
+    similarity, lag = _correlation(envelope(right), envelope(heard.astype(np.float64)))
+    assert similarity > 0.9 and abs(lag) <= 5
+    meta = json.loads((calls["dir"] / "echo" / "echo-call.json").read_text())
+    assert meta["outbound_source"] == "sent" and meta["drops"]["total"] == 0
+
+
+def envelope(signal: npt.NDArray[np.float64], size: int = 320) -> npt.NDArray[np.float64]:
+    """RMS per 20 ms block (16 kHz)."""
+    blocks = signal[: len(signal) // size * size].reshape(-1, size)
+    out: npt.NDArray[np.float64] = np.sqrt((blocks**2).mean(axis=1))
+    return out
+
+
+def _correlation(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64],
+                 ) -> tuple[float, int]:
+    """Peak normalised cross-correlation of ``a`` against ``b`` and its lag (samples)."""
+    size = len(a) + len(b)
+    corr = np.fft.irfft(np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size)), size)
+    index = int(np.argmax(np.abs(corr)))
+    lag = index if index < len(a) else index - size
+    shifted = a[lag:] if lag >= 0 else np.concatenate([np.zeros(-lag), a])
+    n = min(len(shifted), len(b))
+    x, y = shifted[:n], b[:n]
+    return float(x @ y / np.sqrt((x @ x) * (y @ y))), lag
+
+
+def test_a_recorder_that_cannot_write_leaves_the_call_alone(calls: Any) -> None:
+    client: PlivoStreamClient = calls["clients"]["bad"]
+    assert client.statistics()["play_audio_received"] > 0  # the echo still played
+    assert any("recorder: cannot record stream" in m and "the call goes on" in m
+               for m in calls["logs"])
+    stats = calls["stopped"][client.stream_id]
+    assert stats["errors"] == [] and stats["failed"] == []
+    assert not (calls["dir"] / "bad").exists()

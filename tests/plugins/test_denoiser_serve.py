@@ -45,7 +45,8 @@ def noisy(clean: npt.NDArray[np.int16], rate: int) -> npt.NDArray[np.int16]:
     energy = (x[: len(x) // size * size].reshape(-1, size) ** 2).mean(axis=1)
     level = np.sqrt(energy[energy > energy.max() * 1e-3].mean())
     noise = np.random.default_rng(11).standard_normal(len(x)) * level / 10 ** (5 / 20)
-    return np.clip(np.rint(x + noise), -32768, 32767).astype(np.int16)
+    mixed: npt.NDArray[np.int16] = np.clip(np.rint(x + noise), -32768, 32767).astype(np.int16)
+    return mixed
 
 
 def snr_db(reference: Signal, estimate: Signal) -> float:

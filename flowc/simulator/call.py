@@ -119,6 +119,11 @@ class CallSimulator:
         self._turn_index = 0
         self._server = urlparse(options.answer_url).netloc
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._caller = Caller(self)
+        self.conversation: asyncio.Task[None] | None = None
+        """The caller speaking the turns (runs while streams carry the caller's audio)."""
+        self.waiting_for_caller = asyncio.Event()
+        """Set while the XML waits (keepCallAlive stream, Wait, Dial...): the caller talks."""
 
     # ------------------------------------------------------------------ public
 
@@ -462,13 +467,16 @@ class CallSimulator:
             raise _Hangup(f"{element.tag} ended")
 
     async def _hold(self, limit: float | None) -> None:
-        """Time passes on the call; background conversations run meanwhile (real time)."""
+        """Time passes on the call while the caller talks (real time), up to ``limit``."""
         started = self.clock.now()
-        tasks = [r.conversation for r in self.streams
-                 if r.conversation is not None and not r.conversation.done()]
-        if tasks:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), limit)
+        caller = self.conversation
+        if caller is not None and not caller.done():
+            self.waiting_for_caller.set()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(caller), limit)
+            finally:
+                self.waiting_for_caller.clear()
         if limit is not None:
             await self.clock.sleep(limit - (self.clock.now() - started))
 
@@ -511,10 +519,8 @@ class CallSimulator:
         client = await self._open(run)
         if client is None:
             return
-        if "inbound" in spec.tracks and not any(
-            r.conversation is not None for r in self.streams
-        ):
-            run.conversation = asyncio.create_task(Caller(self).converse(run))
+        if "inbound" in spec.tracks and (self.conversation is None or self.conversation.done()):
+            self.conversation = asyncio.create_task(self._caller.converse())
         if not run.keep_call_alive:
             return
         await self._until_stream_ends(run)
@@ -555,9 +561,13 @@ class CallSimulator:
         assert client is not None
         closed = asyncio.ensure_future(client.wait_closed())
         waiters: set[asyncio.Future[Any]] = {closed}
-        if run.conversation is not None:
-            waiters.add(run.conversation)
-        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if self.conversation is not None:
+            waiters.add(self.conversation)
+        self.waiting_for_caller.set()
+        try:
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.waiting_for_caller.clear()
         if closed in done or client.closed:
             run.ended_by = "timeout" if client.close_reason == "streamTimeout" else "server"
             reason = f" ({client.close_reason})" if client.close_reason else ""
@@ -569,11 +579,11 @@ class CallSimulator:
         raise _Hangup("caller hung up")
 
     async def _hang_up_streams(self) -> None:
+        if self.conversation is not None and not self.conversation.done():
+            self.conversation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.conversation
         for run in self.streams:
-            if run.conversation is not None and not run.conversation.done():
-                run.conversation.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await run.conversation
             client = run.client
             if client is None:
                 continue

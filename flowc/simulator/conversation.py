@@ -1,10 +1,14 @@
-"""The caller's side of a conversation on one stream: turn-taking, replies, latency.
+"""The caller's side of the call: turn-taking on the streams, replies, latency.
 
-The caller lets a bidirectional stream's agent speak first (up to ``greeting_wait``), then
-for each turn: presses the turn's keys, says its audio, waits for the reply (the first
-``playAudio`` of a *new* reply: voice-to-voice latency is measured from the last frame of
-the caller's speech to it) and for the reply to end (``quiet`` seconds without audio). A
-``barge_in`` turn starts that many seconds into the previous reply instead.
+The caller talks when the call waits for them (the XML holds in a keepCallAlive stream, a
+``Wait``, a ``Dial``...), not over prompts. Their voice reaches every open stream that
+carries the inbound track, as on a real call; the *lead* stream (the newest bidirectional
+one, else the newest) is the one whose replies are awaited. With a bidirectional lead the
+caller first lets the agent speak (up to ``greeting_wait``), then for each turn presses the
+turn's keys, says its audio, waits for the reply (the first ``playAudio`` of a *new*
+reply: voice-to-voice latency is measured from the last frame of the caller's speech to
+it) and for the reply to end (``quiet`` seconds without audio). A ``barge_in`` turn starts
+that many seconds into the previous reply instead.
 """
 
 from __future__ import annotations
@@ -26,35 +30,55 @@ so one reply's messages arrive much closer together than this)."""
 
 
 class Caller:
-    """Speaks the call's pending turns into a stream."""
+    """Speaks the call's pending turns into its open streams."""
 
     def __init__(self, call: CallSimulator) -> None:
         self.call = call
+        self._greeted: set[int] = set()
 
-    async def converse(self, run: StreamRun) -> None:
-        """Speak the caller's turns into ``run`` with natural turn-taking."""
+    async def converse(self) -> None:
+        """Speak every pending turn (while streams are open), then return: the caller is
+        done. Failures are reported as call errors, never raised."""
         try:
-            await self._converse_turns(run)
+            await self._turns()
         except Exception as exc:  # a bug here must end the call cleanly, not hang it
-            self.call.report_error(
-                f"caller on stream {run.index} failed: {type(exc).__name__}: {exc}")
+            self.call.report_error(f"the caller failed: {type(exc).__name__}: {exc}")
 
-    async def _converse_turns(self, run: StreamRun) -> None:
-        client = run.client
-        assert client is not None
+    def _streams(self) -> list[StreamRun]:
+        """Open streams that carry the caller's audio, lead first."""
+        open_runs = [r for r in self.call.streams if r.client is not None
+                     and not r.client.closed and "inbound" in r.spec.tracks]
+        return sorted(open_runs, key=lambda r: (r.spec.bidirectional, r.index), reverse=True)
+
+    async def _greet(self, lead: StreamRun) -> None:
+        """Let a bidirectional lead's agent speak first."""
+        client = lead.client
+        if lead.index in self._greeted or client is None or not lead.spec.bidirectional:
+            return
+        self._greeted.add(lead.index)
         options = self.call.options
-        if run.spec.bidirectional and await client.wait_audio(1, within=options.greeting_wait):
+        if await client.wait_audio(1, within=options.greeting_wait):
             await client.wait_idle(options.quiet, within=options.reply_timeout)
-        while self.call.pending_turns and not client.closed:
-            turn = self.call.pending_turns.pop(0)
-            result = self.call.new_result(turn)
-            result.stream = f"stream {run.index}"
-            await self._speak_turn(run, client, turn, result)
-        if run.spec.bidirectional and not self.call.results:
-            await client.wait_idle(options.quiet, within=options.reply_timeout)
+
+    async def _turns(self) -> None:
+        call = self.call
+        while True:
+            await call.waiting_for_caller.wait()
+            streams = self._streams()
+            if not streams:
+                return
+            lead = streams[0]
+            await self._greet(lead)
+            if not call.pending_turns or lead.client is None or lead.client.closed:
+                return
+            turn = call.pending_turns.pop(0)
+            result = call.new_result(turn)
+            result.stream = f"stream {lead.index}"
+            await self._speak_turn(lead, lead.client, turn, result, streams[1:])
 
     async def _speak_turn(
-        self, run: StreamRun, client: PlivoStreamClient, turn: Turn, result: TurnResult
+        self, run: StreamRun, client: PlivoStreamClient, turn: Turn, result: TurnResult,
+        others: list[StreamRun],
     ) -> None:
         options = self.call.options
         if turn.pause:
@@ -65,6 +89,9 @@ class Caller:
                 await asyncio.sleep(0.1)
             pressed.append(self.call.clock.now())
             await client.send_dtmf(digit)
+            for other in others:
+                if other.client is not None and not other.client.closed:
+                    await other.client.send_dtmf(digit)
             self.call.timeline.add("dtmf", f"caller presses {digit}", digit=digit, stream=run.index)
         if len(turn.pcm) == 0:
             now = self.call.clock.now()
@@ -74,6 +101,9 @@ class Caller:
             self.call.timeline.add("caller", f"caller says {turn.describe()} "
                               f"({turn.duration:.1f} s)", turn=result.index)
             utterance = client.say(turn.pcm, turn.rate, label=turn.label)
+            for other in others:  # the caller's voice is on every inbound stream
+                if other.client is not None and not other.client.closed:
+                    other.client.say(turn.pcm, turn.rate, label=turn.label)
             await utterance.begun.wait()
             if utterance.barge_in:
                 self.call.timeline.add("event", "barge-in: the caller talks over the agent",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass, field
 
@@ -77,7 +76,6 @@ class StreamRun:
     status_method: str = "POST"
     ended_by: str | None = None
     error: str | None = None
-    conversation: asyncio.Task[None] | None = None
 
 
 @dataclass

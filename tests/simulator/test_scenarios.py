@@ -231,3 +231,38 @@ def test_timed_dtmf_reaches_the_server_during_a_stream(
     seen = [e for e in report["server_events"] if e["hook"] == "dtmf"]
     assert seen == [{"t": seen[0]["t"], "hook": "dtmf", "digit": "5", "track": "inbound"}]
     assert {e.get("Event") for e in report["server_events"]} >= {"StartStream", "StopStream"}
+
+
+TWO_STREAMS = """\
+flow: two-streams
+documents:
+  answer:
+    - Stream:
+        name: tap
+        contentType: audio/x-l16;rate=8000
+        pipeline:
+          - transcriber: {}
+    - Stream:
+        name: bot
+        bidirectional: true
+        keepCallAlive: true
+        contentType: audio/x-l16;rate=16000
+        pipeline:
+          - transcriber: {}
+          - agent: {greeting: Hi.}
+"""
+
+
+def test_caller_voice_reaches_every_inbound_stream_and_the_agent_leads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = write(tmp_path / "two.yaml", TWO_STREAMS)
+    status, report = run_call(capsys, str(flow), "--fast", "--no-listen", "--reply-timeout", "8",
+                              "--say", "Hello there.")
+    assert status == 0, report["errors"]
+    (turn,) = report["turns"]
+    assert turn["stream"] == "stream 2" and turn["latency_ms"] is not None
+    tap, bot = report["streams"]
+    assert tap["statistics"]["sent_speech_seconds"] == bot["statistics"]["sent_speech_seconds"] > 0
+    assert tap["statistics"]["play_audio_received"] == 0
+    assert report["summary"]["ended_by"] == "caller hung up"

@@ -184,7 +184,10 @@ def render_summary(data: dict[str, Any]) -> str:
             lines.append(f"                     agent (heard): {_short(text)}")
     latency = s["latency_ms"]
     if latency["mean"] is not None:
-        lines.append(f"  latency          mean {latency['mean']} ms, max {latency['max']} ms")
+        note = (" (--fast: speech arrives in a burst the server must catch up with; measure "
+                "latency in real time)") if data.get("call", {}).get("fast") else ""
+        lines.append(f"  latency          mean {latency['mean']} ms, max {latency['max']} ms"
+                     + note)
     lines.append(f"  barge-ins        {s['barge_ins']} (clearAudio {s['clear_audio']})")
     lines.append(f"  frames           {s['frames_sent']} media sent, "
                  f"{s['frames_received']} playAudio received")

@@ -291,11 +291,18 @@ async def spoken_turns(url: str, content_type: str, turns: int) -> list[float]:
     return latencies
 
 
-async def key_turns(url: str, turns: int) -> list[float]:
+async def key_turns(url: str, turns: int) -> tuple[list[float], list[float]]:
+    """Key press → first playAudio of the reply; and stream open → greeting, per call."""
     from flowc.simulator.stream_client import PlivoStreamClient, StreamSpec
 
     spec = StreamSpec(url, content_type="audio/x-mulaw;rate=8000", bidirectional=True)
     latencies: list[float] = []
+    greetings: list[float] = []
+    for _ in range(3):
+        async with PlivoStreamClient(spec) as client:
+            await client.wait_audio(1, within=15)
+            assert client.opened_at is not None
+            greetings.append(1000 * (client.audio_arrivals[0][0] - client.opened_at))
     async with PlivoStreamClient(spec) as client:
         await client.wait_audio(1, within=15)
         await client.wait_idle(quiet=0.3, within=15)
@@ -306,7 +313,7 @@ async def key_turns(url: str, turns: int) -> list[float]:
             await client.wait_audio(before + 1, within=5)
             latencies.append(1000 * (client.audio_arrivals[before][0] - pressed))
             await client.wait_idle(quiet=0.3, within=15)
-    return latencies
+    return latencies, greetings
 
 
 async def barge_ins(url: str, count: int) -> list[float]:
@@ -370,7 +377,8 @@ def part_latency(host: PluginHost, turns: int) -> None:
     print("\n## Agent through the server (rule brain, espeak, real-time caller)\n")
     with serve(app) as port:
         base = f"ws://127.0.0.1:{port}"
-        keys = asyncio.run(key_turns(base + urls[0], turns))
+        keys, greetings = asyncio.run(key_turns(base + urls[0], turns))
+        print(f"- greeting, stream open → first playAudio: {summary(greetings)}")
         print(f"- baseline, key press → first playAudio: {summary(keys)}")
         for (label, content_type, transcriber, _), path in zip(cases, urls, strict=True):
             if not transcriber:

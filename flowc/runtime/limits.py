@@ -23,6 +23,7 @@ per-frame path, so an active stream pays nothing per frame.
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol
@@ -43,6 +44,8 @@ __all__ = [
     "uvicorn_options",
     "watch",
 ]
+
+log = logging.getLogger("flowc.limits")
 
 CLOSE_TRY_AGAIN_LATER = 1013
 
@@ -126,21 +129,20 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 class Watched(Protocol):
-    """What :func:`watch` reads from a :class:`flowc.runtime.session.Session`."""
+    """What :func:`watch` needs of a :class:`flowc.runtime.session.Session`."""
 
     route: StreamRoute
     reason: str
-    frames_in: int
-    malformed: int
-    dtmf_count: int
-    unknown_events: int
-    out_of_order: int
-    _last_seq: int | None
 
 
-def _activity(session: Watched) -> tuple[int, int, int, int, int, int | None]:
-    return (session.frames_in, session.malformed, session.dtmf_count,
-            session.unknown_events, session.out_of_order, session._last_seq)
+# Session counters that move whenever an inbound message is handled. Read with getattr so a
+# renamed counter makes the watchdog blind to it, never crashes the stream.
+_ACTIVITY = ("frames_in", "malformed", "dtmf_count", "unknown_events", "out_of_order",
+             "_last_seq")
+
+
+def _activity(session: Watched) -> tuple[object, ...]:
+    return tuple(getattr(session, name, None) for name in _ACTIVITY)
 
 
 async def watch(session: Watched, reading: anyio.CancelScope, settings: ServeSettings) -> None:
@@ -151,6 +153,9 @@ async def watch(session: Watched, reading: anyio.CancelScope, settings: ServeSet
     and is cancelled with the session otherwise.
     """
     idle = settings.idle_timeout
+    if all(value is None for value in _activity(session)):
+        log.error("idle_timeout not enforced: the session exposes none of %s", _ACTIVITY)
+        idle = 0.0
     lifetime = 0.0
     if session.route.stream_timeout > 0:
         lifetime = session.route.stream_timeout + settings.stream_timeout_grace

@@ -72,6 +72,13 @@ async def test_a_socket_that_never_sends_start_is_closed(tight: kit.Live) -> Non
     await kit.eventually(lambda: not tight.runtime.sessions)
 
 
+async def test_the_idle_watchdog_sees_every_session_counter(tight: kit.Live) -> None:
+    async with started(tight.stream_url(), "counters"):
+        sessions = tight.call(lambda: list(tight.runtime.sessions))
+        assert sessions
+        assert all(hasattr(sessions[0], name) for name in limits._ACTIVITY)
+
+
 async def test_an_idle_stream_is_ended_and_keeps_what_it_received(tight: kit.Live) -> None:
     # Half-open: the client stops sending but never closes (as after a lost network path).
     client = await kit.RawClient.connect(tight.port, PATH)

@@ -25,6 +25,7 @@ class DenoiserEngine(Protocol):
     """Samples per frame at ``rate``; :meth:`process` gets exactly this many."""
     delay: int
     """Samples by which the output lags the input at ``rate`` (for the dry path)."""
+    # Optional: ``heavy = True`` runs the engine in worker threads, off the event loop.
 
     def process(self, frame: PCM) -> PCM:
         """Denoise one frame of ``frame_size`` int16 samples."""

@@ -1,10 +1,20 @@
-"""The ``denoiser`` pipeline stage: cleans the caller's audio, passes everything else on."""
+"""The ``denoiser`` pipeline stage: cleans the caller's audio, passes everything else on.
+
+Engines marked ``heavy`` (RNNoise: about 1 ms of CPU per 20 ms chunk) run in worker
+threads so that many streams do not queue on the event loop; their native code releases
+the GIL, so streams denoise in parallel on several cores. The threads are the plugin's
+own (one limiter per process, a token per CPU), not the server's ``run_sync`` pool, where
+a long speech-recognition pass would hold live audio up.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import anyio
 
 from flowc.runtime.frames import AudioIn, Frame
 from flowc.runtime.processor import Emit, Processor, StreamContext
@@ -12,6 +22,15 @@ from flowc_denoiser.engines import DenoiserEngine
 from flowc_denoiser.stream import StreamDenoiser
 
 EngineFactory = Callable[[int], DenoiserEngine]
+
+_limiter: anyio.CapacityLimiter | None = None
+
+
+def _threads() -> anyio.CapacityLimiter:
+    global _limiter
+    if _limiter is None:
+        _limiter = anyio.CapacityLimiter(os.cpu_count() or 1)
+    return _limiter
 
 
 class DenoiserProcessor(Processor):
@@ -50,7 +69,12 @@ class DenoiserProcessor(Processor):
 
     async def process(self, frame: Frame, emit: Emit) -> None:
         if isinstance(frame, AudioIn) and frame.track == "inbound" and len(frame.pcm):
-            cleaned = self._for_rate(frame.rate).process(frame.pcm)
+            d = self._for_rate(frame.rate)
+            if getattr(d.engine, "heavy", False):
+                cleaned = await anyio.to_thread.run_sync(d.process, frame.pcm,
+                                                         limiter=_threads())
+            else:
+                cleaned = d.process(frame.pcm)
             self.frames += 1
             frame = dataclasses.replace(frame, pcm=cleaned)
         await emit(frame)

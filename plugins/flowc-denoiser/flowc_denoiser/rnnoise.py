@@ -63,6 +63,7 @@ class RNNoiseEngine:
     rate = RATE
     frame_size = FRAME
     delay = 2 * FRAME
+    heavy = True
 
     def __init__(self, sample_rate: int = RATE) -> None:
         del sample_rate  # always runs at 48 kHz; the processor resamples

@@ -124,14 +124,13 @@ class Pipeline:
         self.errors: list[dict[str, str]] = []
         self.nodes: list[_Node] = []
         self._closed = False
-        self._watch_transcripts = True
         for step in steps:
             node = self._build(step)
             if node is not None:
                 self.nodes.append(node)
-        # Wire the chain from the end: each stage's emit goes to the next stage (via the
-        # taps standing between them) or to the sink.
-        downstream: Emit = self._to_sink
+        # Wire the chain from the end: each stage's emit copies to the taps standing after
+        # it and hands the frame to the next stage (or the sink), in one call per frame.
+        following: _Node | None = None
         pending_taps: list[_Node] = []
         for node in reversed(self.nodes):
             if node.is_tap:
@@ -141,12 +140,12 @@ class Pipeline:
                 continue
             send, recv = anyio.create_memory_object_stream[Frame](stage_buffer)
             node.inbox_send, node.inbox_recv = send, recv
-            node.emit = self._observed(self._fan_out(pending_taps, downstream))
+            node.emit = self._link(pending_taps, following, observe=True)
             node.taps_after = pending_taps
             pending_taps = []
-            downstream = self._stage_input(node)
+            following = node
         self._head_taps = pending_taps
-        self.head: Emit = self._fan_out(pending_taps, downstream)
+        self.head: Emit = self._link(pending_taps, following, observe=False)
         """The reader sends every inbound frame here."""
         self.taps = [n for n in self.nodes if n.is_tap]
 
@@ -167,31 +166,36 @@ class Pipeline:
             return None
         return _Node(spec.name, spec, processor, stats)
 
-    def _stage_input(self, node: _Node) -> Emit:
-        send = node.inbox_send
+    def _link(self, taps: list[_Node], following: _Node | None, *, observe: bool) -> Emit:
+        """An emit: report transcripts (stages only), copy to ``taps``, pass on."""
+        copy, transcript, sink = self._copy, self._transcript, self._sink
+        if following is None:
+
+            async def to_sink(frame: Frame) -> None:
+                if observe and type(frame) is Transcript:
+                    transcript(frame)
+                for tap in taps:
+                    copy(tap, frame)
+                sink(frame)
+
+            return to_sink
+        send = following.inbox_send
         assert send is not None
         send_nowait = send.send_nowait
 
-        async def put(frame: Frame) -> None:
-            # Hand over without a scheduler round trip when there is room (anyio's
-            # send() always yields first); wait only when the stage is behind.
+        async def to_stage(frame: Frame) -> None:
+            if observe and type(frame) is Transcript:
+                transcript(frame)
+            for tap in taps:
+                copy(tap, frame)
+            # Hand over without a scheduler round trip when there is room (anyio's send()
+            # always yields first); wait only when the next stage is behind.
             try:
                 send_nowait(frame)
             except anyio.WouldBlock:
                 await send.send(frame)
 
-        return put
-
-    def _fan_out(self, taps: list[_Node], downstream: Emit) -> Emit:
-        if not taps:
-            return downstream
-
-        async def emit(frame: Frame) -> None:
-            for tap in taps:
-                self._copy(tap, frame)
-            await downstream(frame)
-
-        return emit
+        return to_stage
 
     def _copy(self, tap: _Node, frame: Frame) -> None:
         if not tap.alive or tap.inbox_send is None:
@@ -204,16 +208,10 @@ class Pipeline:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             tap.alive = False
 
-    def _observed(self, downstream: Emit) -> Emit:
-        async def emit(frame: Frame) -> None:
-            if type(frame) is Transcript:
-                self._transcript(frame)
-            await downstream(frame)
-
-        return emit
-
-    async def _to_sink(self, frame: Frame) -> None:
-        self._sink(frame)
+    async def _tap_emit(self, frame: Frame) -> None:
+        """Frames a tap emits are observed (transcripts) and dropped."""
+        if type(frame) is Transcript:
+            self._transcript(frame)
 
     def _transcript(self, frame: Transcript) -> None:
         self._notify("transcript", {
@@ -279,7 +277,7 @@ class Pipeline:
 
     async def _run_tap(self, node: _Node) -> None:
         assert node.processor is not None and node.inbox_recv is not None
-        emit = self._observed(self._discard)
+        emit = self._tap_emit
         try:
             await node.processor.start()
             await node.processor.run(_Inbox(node.inbox_recv, node.stats), emit)
@@ -289,9 +287,6 @@ class Pipeline:
         finally:
             node.alive = False
             node.inbox_recv.close()
-
-    async def _discard(self, frame: Frame) -> None:
-        """Frames a tap emits are observed (transcripts) and dropped."""
 
     def _fail(self, node: _Node, exc: BaseException, where: str) -> None:
         node.failed = True

@@ -243,3 +243,27 @@ async def test_engines_from_other_plugins_are_selectable(
 def test_unknown_engine_is_a_clear_error(stream_context: Any) -> None:
     with pytest.raises(ValueError, match=r"unknown engine 'nope' \(installed: .*rnnoise"):
         plugin.make_denoiser({"engine": "nope"}, stream_context(engines=lambda kind: {}))
+
+
+async def test_irregular_chunks_keep_their_length_and_alignment(
+        stream_context: Any, run_processor: Any) -> None:
+    rate = 8000
+    clean = speech(rate)
+    pcm = np.clip(np.rint(clean + white_noise(rate, 15.0)), -32768, 32767).astype(np.int16)
+    sizes = np.random.default_rng(2).integers(1, 400, 200)
+    frames: list[Frame] = []
+    position = 0
+    for k, size in enumerate(sizes):
+        chunk = pcm[position : position + int(size)]
+        frames.append(AudioIn(chunk, rate, "inbound", position // 8, k + 1, k + 1))
+        position += int(size)
+    processor = plugin.make_denoiser({"engine": "rnnoise"}, stream_context())
+    emitted = await run_processor(processor, frames)
+    assert [len(f.pcm) for f in emitted] == [len(f.pcm) for f in frames]  # type: ignore[union-attr]
+    out = np.concatenate([f.pcm for f in emitted]).astype(np.float64)
+    # chunks larger than the first one starve the output queue: silence is inserted once,
+    # the delay grows by as much and stays the same afterwards
+    latency = round(processor.latency_ms * rate / 1000)
+    half = len(out) // 2
+    assert lag_of(out[half:], clean[half : len(out)], rate // 5) == latency
+    assert si_sdr_db(clean[half : len(out) - latency], out[half + latency :]) > 10.0

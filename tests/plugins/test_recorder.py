@@ -381,3 +381,49 @@ def test_sigkill_leaves_a_playable_file_missing_at_most_a_second(tmp_path: Path)
     assert np.array_equal(data[:, 0], signal[: len(data)])
     meta = json.loads((tmp_path / "call.json").read_text())
     assert meta["complete"] is False  # the sidecar written at the start is intact
+
+
+DISK_FULL_CHILD = r'''
+import json, logging, resource, signal, sys
+import anyio
+import numpy as np
+from flowc.runtime.frames import AudioIn
+from flowc.runtime.processor import StreamContext
+from flowc_recorder.plugin import make_recorder
+
+logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
+
+async def main(directory):
+    context = StreamContext(
+        flow="full", flow_version="v1", stream_key="answer-1", call_id="call", stream_id="s",
+        account_id="MA", content_type="audio/x-l16;rate=16000", encoding="audio/x-l16",
+        sample_rate=16000, tracks=("inbound",), bidirectional=False)
+    recorder = make_recorder({"directory": directory, "filename": "{call_id}"}, context)
+    await recorder.start()
+    pcm = np.full(320, 1000, np.int16)
+    for i in range(200):  # 4 s, 128 kB: twice what the disk takes
+        recorder.take(AudioIn(pcm, 16000, "inbound", 20 * i, i + 1, i + 1))
+        await anyio.sleep(0.001)
+    await recorder.close()
+    print("closed", flush=True)
+
+anyio.run(main, sys.argv[1])
+'''
+
+
+def test_a_disk_error_mid_call_stops_the_recording_cleanly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", DISK_FULL_CHILD, str(tmp_path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and "closed" in done.stdout, done.stderr
+    assert "recorder: writing" in done.stderr and "failed" in done.stderr
+    assert done.stderr.count("recorder: writing") == 1  # logged once
+    data, _, _ = read_wav(tmp_path / "call.wav")  # still a valid file
+    assert 0 < len(data) * 2 + 44 <= 64_000 and (data == 1000).all()
+    meta = json.loads((tmp_path / "call.json").read_text())
+    assert meta["complete"] is True and "File too large" in meta["error"]
+    assert meta["drops"]["disk"] > 0 and meta["frames"] == {"inbound": 200}

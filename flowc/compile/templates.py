@@ -22,7 +22,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from flowc.compile import fastpath
+from flowc.compile import fastpath, sandboxcheck
 from flowc.compile.params import PARAMETER_DEFAULTS, REQUEST_PARAMETERS
 from flowc.model import Condition, Template
 
@@ -71,7 +71,8 @@ class _Environment(ImmutableSandboxedEnvironment):
 
 def new_environment() -> ImmutableSandboxedEnvironment:
     """The sandbox every flow template runs in (only ``range``/``dict``/``namespace``)."""
-    env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                       finalize=sandboxcheck.refuse_callables)
     env.globals = {k: v for k, v in env.globals.items() if k in ("dict", "namespace")}
     env.globals["range"] = _range
     return env
@@ -149,6 +150,8 @@ class Templates:
                     hint = " (request parameters are not available here)"
                 issues.append(Issue("template.undefined", f"undefined name {name!r}{hint}",
                                     needle=name))
+        for message, needle in sandboxcheck.misuse(tree, self.env.globals, self.variables):
+            issues.append(Issue("template.unsafe", message, needle=needle))
         for stmt in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport,
                                    nodes.Extends)):
             kind = type(stmt).__name__.lower().replace("fromimport", "import")

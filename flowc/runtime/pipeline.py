@@ -302,24 +302,26 @@ class Pipeline:
             self._sink(EndStream(f"processor {node.name!r} failed"))
 
     async def aclose(self, deadline_s: float) -> None:
-        """Run every processor's ``close()`` once (shielded, at most ``deadline_s`` s)."""
+        """Run every processor's ``close()`` once, concurrently (one slow close does not
+        starve the others), shielded from cancellation, for at most ``deadline_s`` s."""
         if self._closed:
             return
         self._closed = True
-        # hardening: each close() gets its own deadline, so one that hangs cannot keep the
-        # processors after it (a recorder finalizing its file) from closing.
-        with anyio.CancelScope(shield=True):
-            for node in self.nodes:
-                if node.processor is None:
-                    continue
-                with anyio.move_on_after(deadline_s) as scope:
-                    try:
-                        await node.processor.close()
-                    except Exception as exc:
-                        self._fail_close(node, exc)
-                if scope.cancelled_caught:
-                    log.error("stream %s: processor %s did not close within %.1f s",
-                              self.context.stream_id, node.name, deadline_s)
+        with anyio.CancelScope(shield=True), anyio.move_on_after(deadline_s) as scope:
+            async with anyio.create_task_group() as tg:
+                for node in self.nodes:
+                    if node.processor is not None:
+                        tg.start_soon(self._close_one, node, name=f"close {node.name}")
+        if scope.cancelled_caught:
+            log.error("stream %s: processors did not close within %.1f s",
+                      self.context.stream_id, deadline_s)
+
+    async def _close_one(self, node: _Node) -> None:
+        assert node.processor is not None
+        try:
+            await node.processor.close()
+        except Exception as exc:
+            self._fail_close(node, exc)
 
     def _fail_close(self, node: _Node, exc: BaseException) -> None:
         plugin = node.spec.plugin or "?"

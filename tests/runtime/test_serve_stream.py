@@ -302,3 +302,16 @@ async def test_end_stream_waits_for_the_audio_queued_before_it(live: Live) -> No
                     assert message == {"event": "sendDTMF", "dtmf": "12#"}
                     assert chunks >= 50
     assert chunks >= 50
+
+
+async def test_the_stream_follows_its_media_format_when_it_differs_from_the_flow(
+        live: Live) -> None:
+    sid = "follows"
+    chunk = codec.encode(samples(160, 11), "audio/x-mulaw")
+    async with plivo_stream(f"{live.ws}/flows/f2/streams/agent", sid) as plivo:  # L16 16k
+        await plivo.start(encoding="audio/x-mulaw", rate=8000)
+        await plivo.media(chunk)
+        reply = await plivo.receive()
+    assert reply["media"]["contentType"] == "audio/x-mulaw"
+    assert reply["media"]["sampleRate"] == 8000
+    assert base64.b64decode(reply["media"]["payload"]) == chunk

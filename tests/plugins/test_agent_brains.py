@@ -100,7 +100,7 @@ def http_server() -> Iterator[Any]:
         server.server_close()
 
 
-def sse_respond(chunks: list[str], gate: threading.Event | None = None,
+def sse_respond(chunks: list[str | dict[str, Any]], gate: threading.Event | None = None,
                 gate_after: int = 1) -> Any:
     """A chat-completions streaming responder: one SSE event per chunk, then [DONE].
     With ``gate``, it stops after ``gate_after`` chunks until the gate is set."""
@@ -118,9 +118,9 @@ def sse_respond(chunks: list[str], gate: threading.Event | None = None,
         for i, chunk in enumerate(chunks):
             if gate is not None and i == gate_after:
                 gate.wait(10)
+            delta = chunk if isinstance(chunk, dict) else {"content": chunk}
             event = {"id": "x", "object": "chat.completion.chunk", "model": "test",
-                     "choices": [{"index": 0, "delta": {"content": chunk},
-                                  "finish_reason": None}]}
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
             handler.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
             handler.wfile.flush()
         handler.wfile.write(b"data: [DONE]\n\n")
@@ -238,6 +238,44 @@ async def test_openai_brain_streams_sentences_with_heard_history(http_server: An
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."}, {"role": "assistant", "content": "Hello."},
         {"role": "user", "content": "hi"}, {"role": "user", "content": "where is my order"}]
+
+
+def _tool_call(name: str) -> dict[str, Any]:
+    return {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                            "function": {"name": name, "arguments": ""}}]}
+
+
+async def test_openai_brain_actions_through_function_tools(http_server: Any) -> None:
+    server = http_server(sse_respond(["Goodbye, and thanks", " for calling.",
+                                      _tool_call("end_call"), {"tool_calls": [
+                                          {"index": 0, "function": {"arguments": "{}"}}]}]))
+    brain = OpenAIBrain({"base_url": server.url + "/v1", "actions": ["end"]})
+    parts = [p async for p in brain.reply(UserTurn("that's all, bye"), [])]
+    assert parts == [Say("Goodbye, and thanks for calling."), Act("end")]
+    assert brain.last_intent == "tool:end"
+    tools = json.loads(server.requests[0].body)["tools"]
+    assert [t["function"]["name"] for t in tools] == ["end_call"]
+    # a tool the flow did not allow is ignored, and no tools are offered by default
+    server.respond = sse_respond(["Transferring you.", _tool_call("transfer_call")])
+    parts = [p async for p in brain.reply(UserTurn("a human please"), [])]
+    assert parts == [Say("Transferring you.")]
+    plain = OpenAIBrain({"base_url": server.url + "/v1"})
+    assert [p async for p in plain.reply(UserTurn("hi"), [])] == [Say("Transferring you.")]
+    assert "tools" not in json.loads(server.requests[-1].body)
+    await brain.aclose()
+    await plain.aclose()
+
+
+async def test_agent_ends_the_stream_when_the_model_calls_end_call(http_server: Any) -> None:
+    server = http_server(sse_respond(["Goodbye!", _tool_call("end_call")]))
+    processor = AgentProcessor(
+        {"greeting": "", "brain": "openai",
+         "openai": {"base_url": server.url + "/v1", "actions": ["end"]}}, context())
+    async with Loopback(processor, speed=4.0) as call:
+        await call.press("9")
+        await call.wait_ended()
+    assert call.kinds()[-2:] == ["played", "end"]
+    assert processor.history.messages()[-1] == Message("assistant", "Goodbye!")
 
 
 async def test_openai_brain_says_the_error_reply_when_the_server_fails(http_server: Any

@@ -6,7 +6,7 @@ import re
 import textwrap
 from pathlib import Path
 
-from flowc_agent import plugin as agent_plugin
+import flowc_agent.plugin as agent_plugin
 from flowc_agent.brains import Act, UserTurn
 from flowc_agent.brains.rules import RuleBrain
 from flowc_agent.settings import with_defaults

@@ -371,6 +371,8 @@ class AgentProcessor(Processor):
         elif action.kind == "transfer" and self.rest is not None and action.url:
             log.info("transferring call %s to %s", call, action.url)
             await self.rest.transfer(call, action.url)
+        elif action.kind == "transfer" and not action.url:
+            log.warning("transfer without a transfer_url; ending the stream instead")
         elif action.kind != "end":
             log.warning("%s needs Plivo credentials (plivo.auth_id/auth_token or "
                         "PLIVO_AUTH_ID/PLIVO_AUTH_TOKEN); ending the stream instead",

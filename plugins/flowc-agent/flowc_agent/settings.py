@@ -101,6 +101,13 @@ SCHEMA: dict[str, Any] = {
                 "temperature": {"type": "number", "minimum": 0, "maximum": 2, "default": 0.7},
                 "max_tokens": {"type": "integer", "minimum": 1, "default": 200},
                 "timeout_s": {"type": "number", "exclusiveMinimum": 0, "default": 20},
+                "actions": {"type": "array", "uniqueItems": True, "default": [],
+                            "items": {"enum": ["end", "hangup", "transfer"]},
+                            "description": "Actions the model may take through function "
+                            "tools (`end_call`, `hang_up`, `transfer_call`); they run once "
+                            "the reply has played. Empty: no tools are sent."},
+                "transfer_url": {"type": "string", "format": "uri",
+                                 "description": "Where `transfer_call` sends the caller."},
                 "error_reply": {"type": "string",
                                 "default": "Sorry, I am having trouble right now.",
                                 "description": "Said when the model cannot be reached."},

@@ -4,6 +4,7 @@ fail, run_sync, call parameters from the answer request."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -55,6 +56,16 @@ class FailsOnStart(Processor):
         raise ValueError("no model")
 
 
+class HangsOnClose(Processor):
+    async def close(self) -> None:
+        await anyio.sleep(3600)
+
+
+class FailsOnClose(Processor):
+    async def close(self) -> None:
+        raise OSError("disk full")
+
+
 class Witness(Processor):
     """Records the frame types that reach it (after the stages before it)."""
 
@@ -70,6 +81,8 @@ class TestProcessors:
         register(ProcessorSpec(name="thinker", factory=Thinker))
         register(ProcessorSpec(name="fails-on-start", factory=FailsOnStart))
         register(ProcessorSpec(name="witness", factory=Witness))
+        register(ProcessorSpec(name="hangs-on-close", factory=HangsOnClose))
+        register(ProcessorSpec(name="fails-on-close", factory=FailsOnClose))
         register(ProcessorSpec(name="bad-factory", factory=lambda s, c: 42))
 
 
@@ -207,3 +220,19 @@ async def test_metrics_expose_streams_frames_stages_and_errors(live: Live) -> No
     assert int(frames_in.split()[1]) > 0
 
 
+
+
+async def test_a_close_that_hangs_or_fails_does_not_stop_the_others(
+        host: Any, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    flow = make_flow("closing", pipeline=[("hangs-on-close", {}), ("fails-on-close", {}),
+                                          ("counter", {"journal": str(journal)})])
+    app = create_app(flow, host=host, settings=ServeSettings(close_timeout=0.3))
+    with live_server(app) as live:
+        async with plivo_stream(f"{live.ws}/flows/closing/streams/agent", "closing") as plivo:
+            await plivo.start()
+            await plivo.media(CHUNK)
+        stats = (await eventually(lambda: stopped("closing")))[0]["statistics"]
+    assert [e["processor"] for e in stats["errors"]] == ["fails-on-close"]
+    assert "OSError: disk full" in stats["errors"][0]["error"]
+    assert '"processor": "counter"' in journal.read_text()

@@ -195,3 +195,19 @@ def test_signatures_are_checked_against_the_public_url(host: Any) -> None:
         assert httpx.post(url, data=params, headers=public).status_code == 200
         assert httpx.post(url, data=params, headers=local).status_code == 403
 
+
+
+def test_the_app_can_be_mounted_inside_another_asgi_app(host: Any) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    outer = Starlette(routes=[Mount("/voice", app=create_app(make_flow("main"), host=host))])
+    outer.state.flowc = None
+    with live_server(outer) as live:
+        xml = httpx.post(f"{live.http}/voice/flows/main/answer", data={"From": "x"}).text
+        assert f">ws://127.0.0.1:{live.port}/voice/flows/main/streams/agent<" in xml
+        assert httpx.get(f"{live.http}/voice/healthz").status_code == 200
+        with websockets.sync.client.connect(f"{live.ws}/voice/flows/main/streams/agent") as conn:
+            conn.send('{"event":"start","start":{"streamId":"m"}}')
+            conn.send('{"event":"dtmf","dtmf":{"digit":"3"}}')
+            assert '"sendDTMF"' in str(conn.recv(timeout=10))

@@ -37,6 +37,7 @@ import flowc
 from flowc.plugins import EngineSpec, PluginHost, load_plugins
 from flowc.runtime.codec import pcm_to_ulaw, resample, ulaw_to_pcm
 from flowc.runtime.frames import PCM, AudioIn, Dtmf, Frame, Transcript
+from flowc.runtime.metrics import Metrics
 from flowc.runtime.processor import StreamContext
 
 SPEECH = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
@@ -384,20 +385,23 @@ def test_a_plugins_engine_is_found_through_register_engines(plugged: Any) -> Non
 def test_a_failing_engine_stops_transcription_but_not_the_audio(
         plugged: Any, caplog: pytest.LogCaptureFixture) -> None:
     host, _ = plugged
+    metrics = Metrics()
     processor = TranscriberProcessor({"engine": "broken", "transcript_dir": None},
-                                     context(host, 8000))
+                                     context(host, 8000, metrics=metrics))
     items = loud_frames(20)
     emitted = drive(processor, items)
     assert emitted == items
     assert processor.statistics()["errors"] == 1
+    assert metrics.plugin_errors == {"transcriber": 1}
     assert CountingEngine.instances[0].closed
     assert "engine broke" in caplog.text and "audio keeps flowing" in caplog.text
 
 
 def test_a_lane_that_falls_behind_drops_copies_never_live_audio(plugged: Any) -> None:
     host, plugin = plugged
+    metrics = Metrics()
     processor = TranscriberProcessor({"engine": "gated", "transcript_dir": None},
-                                     context(host, 8000))
+                                     context(host, 8000, metrics=metrics))
     processor.lane_buffer = 10
     items = loud_frames(100)
     # The engine blocks until every frame has been handed to the stage.
@@ -408,6 +412,7 @@ def test_a_lane_that_falls_behind_drops_copies_never_live_audio(plugged: Any) ->
     # The lane takes at most one batch (MAX_BATCH = 50) before the engine blocks, then
     # holds lane_buffer frames: the rest is dropped, and everything kept is transcribed.
     assert dropped >= 100 - 50 - 10 and engine.fed == (100 - dropped) * 160
+    assert metrics.stage("transcriber").drops == dropped
 
 
 # ------------------------------------------------------------------ segmenter, WER

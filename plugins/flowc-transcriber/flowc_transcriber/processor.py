@@ -121,6 +121,8 @@ class TranscriberProcessor(Processor):
                 self.context.logger.warning(
                     "transcriber (%s) falls behind; dropping audio copies", self.engine_name)
             self.dropped += 1
+            if self.context.metrics is not None:  # /metrics: flowc_stage_drops_total
+                self.context.metrics.stage("transcriber").drops += 1
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass  # the lane stopped after an engine error (logged there)
 
@@ -144,6 +146,8 @@ class TranscriberProcessor(Processor):
                                         emit)
             except Exception:
                 self.errors += 1
+                if self.context.metrics is not None:
+                    self.context.metrics.plugin_error("transcriber")
                 self.context.logger.exception(
                     "transcriber engine %r failed on the %s track; transcription of that "
                     "track stops, audio keeps flowing", self.engine_name, track)

@@ -480,3 +480,19 @@ def test_whisper_partials_on_request(host: PluginHost) -> None:
     assert [p.end_ms for p in partials] == sorted(p.end_ms for p in partials)
     assert normalize(partials[0].text) != normalize(final.text)  # a prefix, not the whole
     assert word_error_rate(references()["s03"], final.text) <= 0.1
+
+
+def test_transcript_log_names_files_safely_and_survives_a_late_result(
+        host: PluginHost, tmp_path: Path) -> None:
+    from flowc_transcriber.jsonl import TranscriptLog, file_name
+
+    assert file_name("c0ffee00-1111-2222-3333-444455556666") == (
+        "c0ffee00-1111-2222-3333-444455556666.jsonl")
+    assert file_name("../../etc/passwd") == "_.._etc_passwd.jsonl"
+    assert file_name("") == "unknown-call.jsonl"
+    log = TranscriptLog(tmp_path / "new" / "dir", context(host))
+    log.write(Transcript("one", True, "inbound", 0, 10, "x"))
+    log.close()
+    log.write(Transcript("two", True, "inbound", 10, 20, "x"))  # after close: still kept
+    lines = [json.loads(x)["text"] for x in log.path.read_text().splitlines()]
+    assert lines == ["one", "two"] and log._file is None

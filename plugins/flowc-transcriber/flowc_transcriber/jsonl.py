@@ -33,6 +33,7 @@ class TranscriptLog:
         self._context = context
         self._file: IO[bytes] | None = None
         self._failed = False
+        self._closed = False
         self.lines = 0
 
     def write(self, result: Transcript) -> None:
@@ -54,6 +55,8 @@ class TranscriptLog:
             self._file.write(orjson.dumps(record) + b"\n")
             self._file.flush()
             self.lines += 1
+            if self._closed:  # a result that came after close(): written, not left open
+                self.close()
         except OSError as exc:
             self._failed = True
             logging.getLogger("flowc.transcriber").error(
@@ -61,7 +64,8 @@ class TranscriptLog:
                 self.path, exc)
 
     def close(self) -> None:
-        """Close the file (idempotent)."""
+        """Close the file (idempotent; a later result reopens it for its line)."""
+        self._closed = True
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -139,7 +139,7 @@ class WhisperEngine:
             elif isinstance(event, UtteranceEnd):
                 text = self.transcribe(np.concatenate(self._chunks)) if self._chunks else ""
                 self._chunks = []
-                if text:
+                if text or self._last_partial:  # a final closes what a partial opened
                     end = max(event.at_ms, self._utt_start)
                     results.append(EngineResult(text, True, self._utt_start, end))
         return results

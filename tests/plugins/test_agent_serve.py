@@ -38,13 +38,16 @@ SETTINGS = {
              "Let me tell you about our delivery process in some detail. Every parcel is "
              "scanned twice a day by the courier. Our team reviews the scans each morning. "
              "Then we call every customer whose parcel is late."},
-            {"name": "bye", "dtmf": "9", "reply": "Goodbye.", "action": "end"},
+            {"name": "hours", "keywords": ["hours", "open"], "reply": "We open at nine."},
+            {"name": "bye", "dtmf": "9", "keywords": ["goodbye", "thank you"], "reply": "Goodbye.",
+             "action": "end"},
         ],
     },
 }
 
 
-def flow_yaml(content_type: str) -> str:
+def flow_yaml(content_type: str, transcriber: bool = False) -> str:
+    before = "          - transcriber: {tracks: [inbound]}\n" if transcriber else ""
     return f"""
 flow: agent-e2e
 version: "1"
@@ -57,7 +60,7 @@ documents:
         audioTrack: inbound
         contentType: {content_type}
         pipeline:
-          - agent: {json.dumps(SETTINGS)}
+{before}          - agent: {json.dumps(SETTINGS)}
 """
 
 
@@ -88,15 +91,23 @@ def serve(app: Any) -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def urls() -> Iterator[dict[str, str]]:
-    host = load_plugins([agent_plugin], entry_points_enabled=False)
+    plugins: list[Any] = [agent_plugin]
+    with contextlib.suppress(ImportError):
+        from flowc_transcriber import plugin as transcriber_plugin
+
+        plugins.append(transcriber_plugin)
+    host = load_plugins(plugins, entry_points_enabled=False)
     flows: list[Any] = []
     paths: dict[str, str] = {}
-    for content_type in ("audio/x-mulaw;rate=8000", "audio/x-l16;rate=16000"):
-        result = compile_text(flow_yaml(content_type).replace("agent-e2e", f"agent{len(flows)}"),
-                              filename="agent.yaml", host=host)
+    cases = [("audio/x-mulaw;rate=8000", False), ("audio/x-l16;rate=16000", False)]
+    if "transcriber" in host.processors:
+        cases.append(("audio/x-l16;rate=16000", True))
+    for content_type, transcriber in cases:
+        source = flow_yaml(content_type, transcriber).replace("agent-e2e", f"agent{len(flows)}")
+        result = compile_text(source, filename="agent.yaml", host=host)
         assert result.flow is not None, result.diagnostics
         flows.append(result.flow)
-        paths[content_type] = result.flow.streams["agent"].path
+        paths["transcribed" if transcriber else content_type] = result.flow.streams["agent"].path
     app = create_app(flows, host=host, settings=ServeSettings())
     with serve(app) as port:
         yield {ct: f"ws://127.0.0.1:{port}{path}" for ct, path in paths.items()}
@@ -161,3 +172,31 @@ def test_barge_in_through_the_server(urls: dict[str, str]) -> None:
     assert played[:2] == ["t0-s1", "t1-s1"] and "t1-s3" not in played
     [utterance] = client.utterances
     assert utterance.barge_in
+
+
+def test_spoken_turns_with_the_transcriber_through_the_server(
+        urls: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    if "transcribed" not in urls:
+        pytest.skip("the transcriber plugin is not installed")
+    caplog.set_level(logging.DEBUG, logger="flowc.agent")
+    content_type = "audio/x-l16;rate=16000"
+
+    async def call() -> PlivoStreamClient:
+        spec = StreamSpec(urls["transcribed"], content_type=content_type, bidirectional=True)
+        client = PlivoStreamClient(spec)  # real time, as a phone sends it
+        async with client:
+            assert await client.wait_audio(1, within=15)
+            assert await client.wait_idle(quiet=0.4, within=15)
+            before = len(client.audio_arrivals)
+            await client.speak(speech("s06.wav"), 16000)  # "... opening hours on saturday"
+            assert await client.wait_audio(before + 1, within=10)
+            assert await client.wait_idle(quiet=0.4, within=15)
+            await client.speak(speech("s09.wav"), 16000)  # "... for your help goodbye"
+            assert await client.wait_closed(within=15)
+        return client
+
+    client = asyncio.run(call())
+    played = [name.split("-", 1)[1] for _, name in client.checkpoints_played]
+    assert played == ["t0-s1", "t1-s1", "t2-s1"]
+    turns = [r.getMessage() for r in caplog.records if "voice-to-voice" in r.getMessage()]
+    assert "(speech, intent hours)" in turns[0] and "(speech, intent bye)" in turns[1]

@@ -55,8 +55,6 @@ DEFAULT_CONTENT_TYPE = "audio/x-l16;rate=8000"
 MAX_DOCUMENT = 100 * 1024
 """Plivo's limit on an XML document's size (plivo.md §2.1)."""
 
-HOLDING = {"Dial", "Conference", "MultiPartyCall"}
-
 
 
 class _Transfer(Exception):
@@ -463,8 +461,7 @@ class CallSimulator:
                 await self._post_callback(target, element.get("method", "POST"), params)
                 return
             raise _Transfer(target, element.get("method", "POST").upper(), params)
-        if element.tag in HOLDING and not action:
-            raise _Hangup(f"{element.tag} ended")
+        # without an action, Plivo goes on with the next element once the bridge ends
 
     async def _hold(self, limit: float | None) -> None:
         """Time passes on the call while the caller talks (real time), up to ``limit``."""

@@ -191,7 +191,7 @@ def test_ivr_sales_branch_dials_and_status_callbacks_post(
     assert paths(report) == ["flows/ivr-menu/answer", "flows/ivr-menu/menu"]
     verbs = [e.get("verb") for e in report["timeline"] if e["kind"] == "verb"]
     assert "Dial" in verbs
-    assert report["summary"]["ended_by"] == "Dial ended"
+    assert report["summary"]["ended_by"] == "end of document"  # Dial ended, nothing follows
 
 
 def test_ivr_without_input_redirects_until_the_hop_limit(

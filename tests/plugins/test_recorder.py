@@ -18,9 +18,11 @@ import pytest
 from flowc_recorder import plugin
 from flowc_recorder.naming import recording_path
 from flowc_recorder.processor import RecorderProcessor
-from flowc_recorder.timeline import TrackTimeline
+from flowc_recorder.timeline import StreamClock, TrackTimeline
 from flowc_recorder.wavfile import DurableWav
 from flowc_recorder.writer import RecordingWriter
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flowc.plugins import load_plugins
 from flowc.runtime.frames import AudioIn, AudioSent, Dtmf, Frame
@@ -427,3 +429,27 @@ def test_a_disk_error_mid_call_stops_the_recording_cleanly(tmp_path: Path) -> No
     meta = json.loads((tmp_path / "call.json").read_text())
     assert meta["complete"] is True and "File too large" in meta["error"]
     assert meta["drops"]["disk"] > 0 and meta["frames"] == {"inbound": 200}
+
+
+@given(st.lists(st.sampled_from(["keep", "keep", "keep", "drop", "repeat"]), min_size=1,
+                max_size=60),
+       st.booleans())
+def test_every_chunk_lands_on_its_slot(fates: list[str], epoch: bool) -> None:
+    """Whatever chunks are lost or repeated, each one kept lands at (counter - 1) * size,
+    and the timeline ends after the last chunk kept."""
+    line = TrackTimeline(8000)
+    base = EPOCH if epoch else 0
+    clock = StreamClock(8000)
+    placed: dict[int, int] = {}
+    for index, fate in enumerate(fates):
+        if fate == "drop":
+            continue
+        for _ in range(2 if fate == "repeat" else 1):
+            start = line.place(N, clock.from_timestamp(base + 20 * index), index + 1)
+            if start is not None:
+                placed[index] = start
+    if not placed:
+        return
+    first = min(placed)
+    assert placed == {i: (i - first) * N + (first * N if not epoch else 0) for i in placed}
+    assert line.cursor == max(placed.values()) + N

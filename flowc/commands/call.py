@@ -162,6 +162,7 @@ def _run(args: argparse.Namespace) -> int:
         call = CallSimulator(options, turns, presses, voice=voice, timeline=timeline)
         if served_flow is not None:
             observer.sink = call.observe
+            call.observing = True
         asyncio.run(call.run())
 
     if not args.no_listen:

@@ -120,6 +120,10 @@ class CallSimulator:
         self._caller = Caller(self)
         self.conversation: asyncio.Task[None] | None = None
         """The caller speaking the turns (runs while streams carry the caller's audio)."""
+        self.observing = False
+        """A server observer feeds :meth:`observe` (set when the server runs in-process)."""
+        self._observer_event = asyncio.Event()
+        self._stopped_seen = 0
         self.waiting_for_caller = asyncio.Event()
         """Set while the XML waits (keepCallAlive stream, Wait, Dial...): the caller talks."""
 
@@ -171,8 +175,23 @@ class CallSimulator:
                 await self._hang_up_streams()
                 self.timeline.add("call", f"call ended ({self.ended_by})",
                                   ended_by=self.ended_by)
-        await asyncio.sleep(0.05)  # let late observer records land
+        await self._drain_observer()
         return self
+
+    async def _drain_observer(self) -> None:
+        """With the server's observer attached, wait (a little) until it has closed every
+        stream, so transcripts finalized at hang-up still count."""
+        connected = sum(1 for r in self.streams if r.client is not None)
+        if not self.observing or not connected:
+            await asyncio.sleep(0.05)
+            return
+        deadline = time.monotonic() + self.options.observer_drain
+        while self._stopped_seen < connected and time.monotonic() < deadline:
+            self._observer_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._observer_event.wait(),
+                                       deadline - time.monotonic())
+        await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------------ documents
 
@@ -673,6 +692,9 @@ class CallSimulator:
     def _on_observed(self, item: Observed) -> None:
         now = self.clock.now()
         self.observed.append((now, item))
+        if item.hook == "stream_stopped":
+            self._stopped_seen += 1
+        self._observer_event.set()
         if item.hook == "transcript":
             key = tuple(item.data.get(k) for k in ("track", "start_ms", "end_ms", "text",
                                                     "final"))

@@ -31,6 +31,8 @@ class CallOptions:
     max_call: float = 900.0
     """Hard bound on the call's length in seconds."""
     http_timeout: float = 15.0
+    observer_drain: float = 8.0
+    """Seconds to wait after hang-up for the in-process server to close its streams."""
 
 
 @dataclass

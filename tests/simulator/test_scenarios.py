@@ -266,3 +266,27 @@ def test_caller_voice_reaches_every_inbound_stream_and_the_agent_leads(
     assert tap["statistics"]["sent_speech_seconds"] == bot["statistics"]["sent_speech_seconds"] > 0
     assert tap["statistics"]["play_audio_received"] == 0
     assert report["summary"]["ended_by"] == "caller hung up"
+
+
+def test_wav_turn_is_transcribed_by_the_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wav = ROOT / "tests" / "fixtures" / "speech" / "s06.wav"  # "what are your opening hours..."
+    script = write(tmp_path / "wav.yaml", f"""\
+flow: {FLOWS / "realtime-transcription.yaml"}
+fast: true
+turns:
+  - audio: {wav}
+    expect:
+      transcript_contains: opening hours
+      reply: false
+expect:
+  events: [transcript, StartStream, StopStream, Dial]
+""")
+    status, report = run_call(capsys, "--script", str(script), "--no-listen")
+    assert report["scenario"]["ok"], report["scenario"]["checks"]
+    assert status == 0
+    (turn,) = report["turns"]
+    assert turn["caller"] == "s06.wav"
+    (stream,) = report["streams"]
+    assert stream["statistics"]["sent_speech_seconds"] > 2  # 16 kHz stream, WAV resampled

@@ -45,6 +45,21 @@ documents:
     - Hangup: {}
 """
 
+SHORT_AGENT = """\
+flow: short-agent
+documents:
+  answer:
+    - Stream:
+        name: bot
+        bidirectional: true
+        keepCallAlive: true
+        contentType: audio/x-mulaw;rate=8000
+        statusCallbackUrl: "#stream-status"
+        pipeline:
+          - transcriber: {}
+          - agent: {greeting: Hi., rules: {fallback: "Sorry, say again."}}
+"""
+
 SPEECH_MENU = """\
 flow: speech-menu
 documents:
@@ -105,19 +120,20 @@ expect:
 def test_scenario_passes_and_records_the_call(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    flow = write(tmp_path / "short.yaml", SHORT_AGENT)
     script = write(tmp_path / "ok.yaml", f"""\
 name: greeting and one turn
-flow: {FLOWS / "keepcallalive-sequence.yaml"}
+flow: {flow}
 fast: true
 turns:
   - say: Hello there.
     expect:
       reply: true
-      agent_says: "sorry|catch|again|help"
+      agent_says: "sorry|again"
       latency_ms: 20000
 expect:
   events: [checkpoint, playedStream, playAudio, StartStream, transcript]
-  documents: [/flows/keepcallalive-sequence/answer]
+  documents: [/flows/short-agent/answer]
   ended_by: caller hung up
 """)
     out = tmp_path / "call.wav"
@@ -132,8 +148,9 @@ expect:
 
 
 def test_failing_expectations_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flow = write(tmp_path / "short.yaml", SHORT_AGENT)
     script = write(tmp_path / "bad.yaml", f"""\
-flow: {FLOWS / "keepcallalive-sequence.yaml"}
+flow: {flow}
 fast: true
 turns:
   - say: Hello there.
@@ -249,7 +266,7 @@ documents:
         contentType: audio/x-l16;rate=16000
         pipeline:
           - transcriber: {}
-          - agent: {greeting: Hi.}
+          - agent: {greeting: Hi., rules: {fallback: OK.}}
 """
 
 

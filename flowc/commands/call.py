@@ -166,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
         asyncio.run(call.run())
 
     if not args.no_listen:
-        _listen(call, host, args.listen)
+        _listen(call, host, args.listen, quiet=args.json)
     extra: dict[str, Any] = {}
     checks = []
     if script is not None:
@@ -197,7 +197,7 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if call.errors else 0
 
 
-def _listen(call: Any, host: Any, engine: str | None) -> None:
+def _listen(call: Any, host: Any, engine: str | None, *, quiet: bool) -> None:
     from flowc.simulator.listen import ReplyListener, listen
 
     if not any(r.client is not None and r.client.heard for r in call.streams):
@@ -208,6 +208,8 @@ def _listen(call: Any, host: Any, engine: str | None) -> None:
         if engine:
             print(f"flowc call: --listen: {exc}", file=sys.stderr)
         return
+    if not quiet:
+        print(f"\ntranscribing what the caller heard ({listener.name})...", flush=True)
     listen(call, listener)
 
 

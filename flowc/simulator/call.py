@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -34,7 +35,8 @@ from urllib.parse import urljoin, urlparse
 
 import httpx
 
-from flowc.simulator.caller import KeyPress, Turn, Voice
+from flowc.runtime.frames import PCM
+from flowc.simulator.caller import CallerError, KeyPress, Turn, Voice, load_wav
 from flowc.simulator.conversation import Caller
 from flowc.simulator.observer import Observed
 from flowc.simulator.plivo_http import PlivoHttp
@@ -299,8 +301,35 @@ class CallSimulator:
         await self._say_prompt(text, loops)
 
     async def _verb_Play(self, element: ET.Element, url: str) -> None:
-        target = (element.text or "").strip()
-        self.timeline.add("verb", f"Play {target} (audio not fetched)", verb="Play", url=target)
+        target = urljoin(url, (element.text or "").strip())
+        loops = max(_int(element.get("loop"), 1), 1)
+        audio = await self._fetch_audio(target)
+        if audio is None:
+            self.timeline.add("verb", f"Play {target} (not a WAV the simulator can play; "
+                              "takes no time)", verb="Play", url=target)
+            return
+        pcm, rate = audio
+        duration = len(pcm) / rate
+        self.timeline.add("verb", f"Play {target} ({duration:.1f} s)", verb="Play", url=target)
+        now = self.clock.now()
+        for loop_index in range(loops):
+            self.prompts.append(Segment(now + loop_index * duration, pcm, rate))
+        await self.clock.sleep(duration * loops)
+
+    async def _fetch_audio(self, target: str) -> tuple[PCM, int] | None:
+        """GET a ``<Play>`` URL; its audio when it is a PCM WAV."""
+        if urlparse(target).scheme not in ("http", "https"):
+            return None
+        try:
+            response = await self._plivo().client.get(target)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200 or not response.content.startswith(b"RIFF"):
+            return None
+        try:
+            return load_wav(io.BytesIO(response.content))
+        except CallerError:
+            return None
 
     async def _verb_Wait(self, element: ET.Element, url: str) -> None:
         length = _float(element.get("length"), 1.0)

@@ -11,7 +11,7 @@ import re
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -90,10 +90,13 @@ def parse_dtmf(spec: str) -> list[KeyPress]:
     return presses
 
 
-def load_wav(path: str | Path) -> tuple[PCM, int]:
-    """Read a PCM WAV (8/16/24/32-bit, any rate, mono or mixed down) as int16 mono."""
+def load_wav(path: str | Path | BinaryIO) -> tuple[PCM, int]:
+    """Read a PCM WAV (8/16/24/32-bit, any rate, mono or mixed down) as int16 mono.
+
+    ``path`` may also be an open binary file (a WAV fetched for ``<Play>``)."""
+    source: str | BinaryIO = path if not isinstance(path, str | Path) else str(path)
     try:
-        with wave.open(str(path), "rb") as wav:
+        with wave.open(source, "rb") as wav:
             channels = wav.getnchannels()
             width = wav.getsampwidth()
             rate = wav.getframerate()

@@ -307,3 +307,42 @@ expect:
     assert turn["caller"] == "s06.wav"
     (stream,) = report["streams"]
     assert stream["statistics"]["sent_speech_seconds"] > 2  # 16 kHz stream, WAV resampled
+
+
+def test_play_fetches_a_wav_and_the_caller_hears_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import functools
+    import http.server
+    import threading
+
+    import numpy as np
+
+    from flowc.simulator.caller import load_wav, write_wav
+
+    tone = (np.sin(np.arange(4000) * 2 * np.pi * 440 / 8000) * 9000).astype(np.int16)
+    write_wav(tmp_path / "tone.wav", [tone], 8000)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        flow = write(tmp_path / "play.yaml", f"""\
+flow: play
+documents:
+  answer:
+    - Play: http://127.0.0.1:{port}/tone.wav
+    - Play: http://127.0.0.1:{port}/missing.mp3
+""")
+        out = tmp_path / "heard.wav"
+        status, report = run_call(capsys, str(flow), "--fast", "--record-out", str(out))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 0
+    plays = [e["text"] for e in report["timeline"] if e.get("verb") == "Play"]
+    assert plays[0].endswith("(0.5 s)") and "not a WAV" in plays[1]
+    stereo, rate = load_wav(out)  # mixed down: the tone is on the flowc channel
+    assert rate == 16000 and np.abs(stereo).max() > 2000

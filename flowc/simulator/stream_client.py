@@ -60,6 +60,9 @@ FRAME_MS = 20
 
 CONTENT_TYPES = ("audio/x-mulaw;rate=8000", "audio/x-l16;rate=8000", "audio/x-l16;rate=16000")
 
+_BIDIRECTIONAL_ONLY = frozenset({"playAudio", "checkpoint", "clearAudio", "sendDTMF"})
+"""Server messages Plivo acts on only when the stream is ``bidirectional="true"``."""
+
 _TRACKS: dict[str, tuple[str, ...]] = {
     "inbound": ("inbound",),
     "outbound": ("outbound",),
@@ -631,6 +634,11 @@ class PlivoStreamClient:
             self.protocol_errors.append(f"not a JSON object: {raw[:80]!r}")
             return
         event = message.get("event")
+        if event in _BIDIRECTIONAL_ONLY and not self.spec.bidirectional:
+            self._log("received", {"event": event})
+            self.protocol_errors.append(
+                f"{event} on a stream that is not bidirectional (Plivo ignores it)")
+            return
         if event == "playAudio":
             self._on_play_audio(message, now)
         elif event == "checkpoint":
@@ -659,8 +667,6 @@ class PlivoStreamClient:
             self._log("received", message)
             self._counts["unknown_received"] += 1
             self.protocol_errors.append(f"unknown event {event!r}")
-        if event in ("playAudio", "checkpoint", "clearAudio") and not self.spec.bidirectional:
-            self.protocol_errors.append(f"{event} on a stream that is not bidirectional")
 
     def _on_play_audio(self, message: Mapping[str, Any], now: float) -> None:
         media = message.get("media")

@@ -310,3 +310,21 @@ async def test_barge_in_marks_utterance_and_mix_lays_out_timeline() -> None:
     assert utterance.barge_in and utterance.ended is not None
     mixed = mix_segments(client.sent, 8000, client.opened_at or 0.0)
     assert len(mixed) >= 800 and np.abs(mixed).max() > 4000
+
+
+async def test_one_way_stream_ignores_server_messages() -> None:
+    async def bot(rec: Recorder, ws: ServerConnection) -> None:
+        await rec.wait_for("start")
+        await ws.send(play_audio(tone(0.2, 8000), codec.MULAW, 8000))
+        await ws.send(json.dumps({"event": "checkpoint", "name": "x"}))
+        await ws.send(json.dumps({"event": "clearAudio"}))
+        await ws.close()
+
+    async with plivo_app(bot) as (url, rec):
+        client = PlivoStreamClient(StreamSpec(url))  # bidirectional defaults to false
+        await client.connect()
+        assert await client.wait_closed(within=5)
+    assert client.heard == [] and client.audio_arrivals == []
+    assert rec.of("playedStream") == [] and rec.of("clearedAudio") == []
+    assert len(client.protocol_errors) == 3
+    assert all("not bidirectional" in e for e in client.protocol_errors)

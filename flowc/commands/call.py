@@ -61,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="a silent caller turn (repeatable)")
     parser.add_argument("--dtmf", action="append", default=[], metavar="SPEC",
                         help='key presses: "1@2.5s" at 2.5 s, "12#" when input is asked for')
-    parser.add_argument("--voice", default=None,
+    parser.add_argument("--voice", default=None, metavar="ENGINE",
                         help="TTS engine for --say and Speak (default espeak; piper if "
                              "installed)")
     parser.add_argument("--fast", action="store_true",
@@ -76,7 +76,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "the call (default: whisper if installed)")
     parser.add_argument("--no-listen", action="store_true",
                         help="do not transcribe the agent's replies after the call")
-    parser.add_argument("--auth-token", default=os.environ.get("PLIVO_AUTH_TOKEN"),
+    parser.add_argument("--auth-token", metavar="TOKEN", default=os.environ.get("PLIVO_AUTH_TOKEN"),
                         help="sign requests and handshakes like Plivo (default: "
                              "$PLIVO_AUTH_TOKEN); the in-process server checks them")
     parser.add_argument("--reply-timeout", type=float, default=None, metavar="S",

@@ -16,12 +16,36 @@ from functools import lru_cache
 from typing import Any
 
 SUPPORTED = frozenset({
-    "$ref", "type", "enum", "pattern", "minimum", "maximum", "minLength", "maxLength",
-    "required", "properties", "additionalProperties", "propertyNames", "minProperties",
-    "maxProperties", "items", "if", "then", "else",
-    # annotations
-    "$schema", "$id", "$defs", "title", "description", "default",
+    "$ref", "type", "enum", "const", "pattern", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "minLength", "maxLength", "required", "properties",
+    "additionalProperties", "propertyNames", "minProperties", "maxProperties", "items",
+    "minItems", "maxItems", "uniqueItems", "if", "then", "else", "allOf",
+    # annotations (``format`` too: jsonschema does not assert it without a format checker)
+    "$schema", "$id", "$defs", "$comment", "title", "description", "default", "examples",
+    "format", "deprecated", "readOnly", "writeOnly",
 })
+_SUBSCHEMA_MAPS = ("properties", "$defs")
+_SUBSCHEMAS = ("additionalProperties", "propertyNames", "items", "if", "then", "else")
+
+
+def supports(schema: Any) -> bool:
+    """True if every keyword in ``schema`` is one this validator implements."""
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, Mapping):
+        return False
+    for keyword, value in schema.items():
+        if keyword not in SUPPORTED and not keyword.startswith("x-flowc-"):
+            return False
+        if keyword == "$ref" and not (isinstance(value, str) and value.startswith("#/")):
+            return False
+        if keyword in _SUBSCHEMA_MAPS and not all(supports(v) for v in value.values()):
+            return False
+        if keyword in _SUBSCHEMAS and not supports(value):
+            return False
+        if keyword == "allOf" and not all(supports(v) for v in value):
+            return False
+    return True
 
 
 @dataclass
@@ -58,8 +82,15 @@ def _is_type(instance: Any, name: str) -> bool:
 
 
 def _equal(a: Any, b: Any) -> bool:
+    """JSON equality: booleans are not numbers; containers compare item by item."""
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict | list) or isinstance(b, dict | list):
+        return False
     return bool(a == b)
 
 
@@ -75,6 +106,7 @@ class Validator:
         self.root = root
 
     def resolve(self, ref: str) -> Mapping[str, Any]:
+        """The subschema a local ``$ref`` (``#/$defs/x``) points at."""
         if not ref.startswith("#/"):
             raise ValueError(f"only local $ref is supported, got {ref!r}")
         node: Any = self.root
@@ -87,6 +119,7 @@ class Validator:
         yield from self._errors(instance, self.root, (), ())
 
     def is_valid(self, instance: Any, schema: Mapping[str, Any]) -> bool:
+        """True if ``instance`` matches ``schema`` (a part of the root schema)."""
         return next(self._errors(instance, schema, (), ()), None) is None
 
     def _errors(self, instance: Any, schema: Mapping[str, Any] | bool, path: tuple[Any, ...],
@@ -115,10 +148,27 @@ class Validator:
             elif keyword == "pattern":
                 if isinstance(instance, str) and not _regex(value).search(instance):
                     yield error(keyword, f"{instance!r} does not match {value!r}")
-            elif keyword in ("minimum", "maximum"):
-                if isinstance(instance, int | float) and not isinstance(instance, bool) and (
-                        instance < value if keyword == "minimum" else instance > value):
+            elif keyword == "const":
+                if not _equal(instance, value):
+                    yield error(keyword, f"{value!r} was expected")
+            elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                if isinstance(instance, int | float) and not isinstance(instance, bool) and {
+                    "minimum": instance < value, "maximum": instance > value,
+                    "exclusiveMinimum": instance <= value, "exclusiveMaximum": instance >= value,
+                }[keyword]:
                     yield error(keyword, f"{instance!r} is out of range")
+            elif keyword in ("minItems", "maxItems"):
+                if isinstance(instance, list) and (
+                        len(instance) < value if keyword == "minItems" else len(instance) > value):
+                    bound = "at least" if keyword == "minItems" else "at most"
+                    yield error(keyword, f"expected {bound} {value} items")
+            elif keyword == "uniqueItems":
+                if value and isinstance(instance, list) and any(
+                        _equal(a, b) for i, a in enumerate(instance) for b in instance[i + 1:]):
+                    yield error(keyword, "has duplicate items")
+            elif keyword == "allOf":
+                for index, subschema in enumerate(value):
+                    yield from self._errors(instance, subschema, path, (*spath, keyword, index))
             elif keyword in ("minLength", "maxLength"):
                 if isinstance(instance, str) and (
                         len(instance) < value if keyword == "minLength" else len(instance) > value):

@@ -24,15 +24,16 @@ _validators: dict[tuple[int, bool], Any] = {}
 
 
 def validator_for(schema: Mapping[str, Any], *, builtin: bool = False) -> Any:
-    """A cached validator: flowc's small one for its own schema (``builtin``), else
-    ``jsonschema``'s Draft 2020-12 validator (imported on first use)."""
+    """A cached validator: flowc's small one for its own schema (``builtin``) and for plugin
+    schemas that use only its keywords, else ``jsonschema``'s Draft 2020-12 validator
+    (imported on first use)."""
     key = (id(schema), builtin)
     cached = _validators.get(key)
     if cached is None or cached[0] is not schema:
-        if builtin:
-            from flowc.compile.minischema import Validator
+        from flowc.compile import minischema
 
-            cached = (schema, Validator(schema))
+        if builtin or minischema.supports(schema):
+            cached = (schema, minischema.Validator(schema))
         else:
             from jsonschema import Draft202012Validator
 
@@ -223,6 +224,8 @@ def _report(error: Any, positions: Positions, sink: Sink, prefix: Path) -> Itera
         else:
             message = f"this step has no {kind}"
         sink.add(line, col, message, "step.verb-count", end_col=end)
+    elif keyword in ("minItems", "maxItems", "uniqueItems", "const"):
+        sink.add(line, col, f"{label}: {error.message}", "schema.invalid", end_col=end)
     elif keyword == "minLength":
         sub = path[-2] if len(path) > 1 and path[-1] == "text" else label
         sink.add(line, col, f"{sub} text must not be empty", "schema.empty", end_col=end)

@@ -52,13 +52,13 @@ values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)), max_leaves=15)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(keys, values, max_size=4))
 def test_agrees_on_random_documents(data: dict[str, Any]) -> None:
     assert_agree(data)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.dictionaries(keys, values, max_size=2), max_size=3))
 def test_agrees_on_random_steps(steps: list[Any]) -> None:
     assert_agree({"documents": {"answer": steps}})
@@ -68,3 +68,45 @@ def test_agrees_on_random_steps(steps: list[Any]) -> None:
 def test_refuses_unknown_keywords() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         list(Validator({"anyOf": [{"type": "string"}]}).iter_errors(1))
+
+
+def _processor_schemas() -> list[tuple[str, Any]]:
+    import logging
+
+    from flowc.plugins import load_plugins
+    from tests.compile.conftest import make_host
+
+    logging.getLogger("flowc.plugins").setLevel(logging.CRITICAL)
+    found = {f"test:{n}": s.settings_schema for n, s in make_host().processors.items()}
+    found.update({n: s.settings_schema for n, s in load_plugins().processors.items()})
+    return sorted(found.items())
+
+
+PROCESSOR_SCHEMAS = _processor_schemas()
+
+
+def _settings_for(schema: Any) -> Any:
+    names = [*sorted(schema.get("properties", {})), "zz"]
+    leaf = st.one_of(scalars, st.lists(scalars, max_size=3))
+    return st.dictionaries(st.sampled_from(names), st.one_of(
+        leaf, st.dictionaries(st.sampled_from(names), leaf, max_size=2)), max_size=4)
+
+
+@pytest.mark.parametrize(("name", "schema"), PROCESSOR_SCHEMAS,
+                         ids=[n for n, _ in PROCESSOR_SCHEMAS])
+def test_agrees_on_processor_settings(name: str, schema: Any) -> None:
+    from flowc.compile.minischema import supports
+
+    if not supports(schema):
+        pytest.skip(f"{name} uses keywords only jsonschema implements")
+    mini, full = Validator(schema), Draft202012Validator(schema)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_settings_for(schema))
+    def check(data: dict[str, Any]) -> None:
+        assert summary(mini.iter_errors(data)) == summary(full.iter_errors(data))
+
+    check()
+    defaults = {k: v["default"] for k, v in schema.get("properties", {}).items()
+                if isinstance(v, dict) and "default" in v}
+    assert summary(mini.iter_errors(defaults)) == summary(full.iter_errors(defaults))

@@ -176,7 +176,8 @@ class Session:
         writer = Writer(
             self.websocket.send_text, self._close_socket,
             stream_id=start.stream_id, encoding=self._encoding, sample_rate=self._rate,
-            lead_ms=settings.playback_lead_ms, metrics=runtime.metrics)
+            lead_ms=settings.playback_lead_ms, metrics=runtime.metrics,
+            bidirectional=self.route.bidirectional)
         pipeline = Pipeline(
             self._plans(), context, sink=writer.put_nowait, metrics=runtime.metrics,
             notify=runtime.observers.notify, failure_policy=settings.failure_policy,

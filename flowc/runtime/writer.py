@@ -13,6 +13,9 @@ task owns the socket's send side, so messages never interleave. Order and timing
   audio will never play), then ``clearAudio`` is sent ahead of anything else.
 * A partial chunk left at the end of a burst is sent when playback would otherwise run dry.
 
+On a stream without ``bidirectional`` (Plivo ignores outbound messages there) outbound frames
+are dropped with one warning; ``EndStream`` still closes the socket.
+
 Every chunk sent is reported through ``on_sent`` as :class:`AudioSent` (taps record it).
 A failed send marks the socket closed; later messages are dropped and counted, and the
 caller keeps receiving, so no inbound frame is lost at hang-up.
@@ -63,6 +66,7 @@ class Writer:
         lead_ms: float = 120.0,
         on_sent: Callable[[AudioSent], None] | None = None,
         metrics: Any = None,
+        bidirectional: bool = True,
     ) -> None:
         self._send = send
         self._close = close
@@ -87,12 +91,17 @@ class Writer:
         self.sent_messages = 0
         self.dropped_messages = 0
         self.cleared_chunks = 0
+        self.bidirectional = bidirectional
+        self.ignored_frames = 0
 
     # ------------------------------------------------------------------ producer side
 
     def put_nowait(self, frame: Frame) -> None:
         """Accept one frame from the end of the pipeline; frames not outbound are ignored."""
         if type(frame) is AudioIn:  # the common case: inbound audio that reached the end
+            return
+        if not self.bidirectional and not isinstance(frame, EndStream):
+            self._ignore(frame)
             return
         if isinstance(frame, AudioOut):
             self._add_audio(frame)
@@ -110,6 +119,17 @@ class Writer:
         else:
             return
         self._wake.set()
+
+    def _ignore(self, frame: Frame) -> None:
+        """Plivo ignores outbound messages on a one-way stream: drop them here (and do not
+        tell taps that audio was heard)."""
+        if not isinstance(frame, (AudioOut, Checkpoint, ClearAudio, SendDtmf)):
+            return
+        self.ignored_frames += 1
+        if self.ignored_frames == 1:
+            log.warning("stream %s is not bidirectional: dropping %s and any later outbound "
+                        "frames (set bidirectional: true on the Stream)", self.stream_id,
+                        type(frame).__name__)
 
     def _add_audio(self, frame: AudioOut) -> None:
         pcm = frame.pcm
@@ -246,5 +266,6 @@ class Writer:
             "messages_sent": self.sent_messages,
             "messages_dropped": self.dropped_messages,
             "chunks_cleared": self.cleared_chunks,
+            "outbound_ignored": self.ignored_frames,
             "queued": len(self._queue),
         }

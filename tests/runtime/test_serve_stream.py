@@ -54,6 +54,8 @@ def live(host: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                                  ("echo", {"journal": str(log)})])
              for i, (enc, rate) in enumerate(FORMATS)]
     flows.append(make_flow("clear", pipeline=[("echo", {"journal": str(log), "tone_ms": 5000})]))
+    flows.append(make_flow("oneway", bidirectional=False,
+                           pipeline=[("counter", {"journal": str(log)}), ("echo", {})]))
     app = create_app(flows, host=host, settings=ServeSettings(close_timeout=3))
     with live_server(app) as server:
         server.journal = log  # type: ignore[attr-defined]
@@ -315,3 +317,21 @@ async def test_the_stream_follows_its_media_format_when_it_differs_from_the_flow
     assert reply["media"]["contentType"] == "audio/x-mulaw"
     assert reply["media"]["sampleRate"] == 8000
     assert base64.b64decode(reply["media"]["payload"]) == chunk
+
+
+async def test_a_one_way_stream_sends_nothing_back_but_can_be_ended(live: Live) -> None:
+    import websockets
+
+    sid = "oneway"
+    async with plivo_stream(f"{live.ws}/flows/oneway/streams/agent", sid) as plivo:
+        await plivo.start()
+        await plivo.media(codec.encode(samples(320, 12), "audio/x-l16"))
+        await plivo.dtmf("3")
+        await plivo.dtmf("4")
+        with pytest.raises(websockets.ConnectionClosedOK):
+            await plivo.receive()  # the close, with no playAudio or sendDTMF before it
+    stats = (await eventually(lambda: events("stream_stopped", sid)))[0]["statistics"]
+    assert stats["outbound_ignored"] == 2 and stats["frames_out"] == 0
+    counter = next(r for r in journal(live.journal)  # type: ignore[attr-defined]
+                   if r["event"] == "close" and r["stream_id"] == sid)
+    assert "AudioSent" not in counter["counts"]

@@ -8,8 +8,8 @@ duration, after a warm-up pass. The baseline, measured in the same run, is a pas
 processor through the same driver. TTS engines: CPU seconds per second of speech they
 synthesize (a typical agent reply, sentence by sentence).
 
-Part 2, the agent through the real server (uvicorn on 127.0.0.1) and the simulator's
-Plivo stream client in real time, with the rule brain:
+Part 2, the agent through the real server (``flowc serve`` in its own process on
+127.0.0.1) and the simulator's Plivo stream client in real time, with the rule brain:
 
 * voice-to-voice: the caller speaks a fixture sentence; from the end of its speech (the
   last loud 10 ms frame, not the padding) to the first ``playAudio`` of the reply, for
@@ -29,10 +29,12 @@ import contextlib
 import json
 import logging
 import re
+import signal
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 import wave
 from collections.abc import Iterator
@@ -40,9 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import numpy as np
-import uvicorn
 
+from flowc.model import stream_path
 from flowc.plugins import PluginHost, load_plugins
 from flowc.runtime.codec import pcm_to_ulaw, resample, ulaw_to_pcm
 from flowc.runtime.frames import PCM, AudioIn, Frame
@@ -221,20 +224,40 @@ documents:
 
 
 @contextlib.contextmanager
-def serve(app: Any) -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+def flowc_serve(flow: str, directory: Path) -> Iterator[tuple[str, list[str]]]:
+    """``flowc serve`` in its own process on 127.0.0.1 (so the caller's client does not
+    share its interpreter); yields the base URL and, once it stopped, its log lines."""
+    path = directory / "flow.yaml"
+    path.write_text(flow)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log_path = directory / "serve.log"
+    lines: list[str] = []
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flowc", "serve", str(path), "--host", "127.0.0.1",
+             "--port", str(port)], stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"flowc serve did not start:\n{log_path.read_text()}")
+                time.sleep(0.1)
+            yield f"ws://127.0.0.1:{port}", lines
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    lines += log_path.read_text().splitlines()
 
 
 def speech_bounds(pcm: PCM, rate: int) -> tuple[float, float]:
@@ -246,24 +269,21 @@ def speech_bounds(pcm: PCM, rate: int) -> tuple[float, float]:
     return active[0] / 100, (active[-1] + 1) / 100
 
 
-class AgentLog(logging.Handler):
-    """Collects the agent's own figures from its log lines."""
+class AgentLog:
+    """The agent's own figures, parsed from the server's log lines."""
 
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
+    def __init__(self, lines: list[str]) -> None:
         self.v2v: list[float] = []
         self.clear: list[float] = []
         self.stop: list[float] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if found := re.search(r"voice-to-voice ([\d.]+) ms", message):
-            if "(speech" in message:
-                self.v2v.append(float(found.group(1)))
-        elif found := re.search(r"clearAudio ([\d.]+) ms after", message):
-            self.clear.append(float(found.group(1)))
-        elif found := re.search(r"reply stopped ([\d.]+) ms after", message):
-            self.stop.append(float(found.group(1)))
+        for message in lines:
+            if found := re.search(r"voice-to-voice ([\d.]+) ms", message):
+                if "(speech" in message:
+                    self.v2v.append(float(found.group(1)))
+            elif found := re.search(r"clearAudio ([\d.]+) ms after", message):
+                self.clear.append(float(found.group(1)))
+            elif found := re.search(r"reply stopped ([\d.]+) ms after", message):
+                self.stop.append(float(found.group(1)))
 
 
 async def spoken_turns(url: str, content_type: str, turns: int) -> list[float]:
@@ -352,47 +372,36 @@ def summary(values: list[float]) -> str:
 
 
 def part_latency(host: PluginHost, turns: int) -> None:
-    from flowc.compile import compile_text
-    from flowc.runtime.app import create_app
-
-    cases = [("agent only", "audio/x-mulaw;rate=8000", False, False)]
-    if "transcriber" in host.processors:
-        for partial in (False, True):
-            label = "transcriber+agent" + (" reply_on_partial" if partial else "")
-            cases += [(label, "audio/x-mulaw;rate=8000", True, partial),
-                      (label, "audio/x-l16;rate=16000", True, partial)]
-    flows, urls = [], []
-    for index, (_, content_type, transcriber, partial) in enumerate(cases):
-        result = compile_text(flow_yaml(f"bench{index}", content_type, transcriber, partial),
-                              filename="bench.yaml", host=host)
-        assert result.flow is not None, result.diagnostics
-        flows.append(result.flow)
-        urls.append(result.flow.streams["agent"].path)
-    agent_log = AgentLog()
-    agent_logger = logging.getLogger("flowc.agent")
-    agent_logger.addHandler(agent_log)
-    agent_logger.setLevel(logging.INFO)
-    agent_logger.propagate = False
-    app = create_app(flows, host=host)
-    print("\n## Agent through the server (rule brain, espeak, real-time caller)\n")
-    with serve(app) as port:
-        base = f"ws://127.0.0.1:{port}"
-        keys, greetings = asyncio.run(key_turns(base + urls[0], turns))
+    transcribed = "transcriber" in host.processors
+    print("\n## Agent through `flowc serve` (own process; rule brain, espeak, real-time "
+          "caller)\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        with flowc_serve(flow_yaml("keys", "audio/x-mulaw;rate=8000", False), directory) as (
+                base, lines):
+            url = base + stream_path("keys", "agent")
+            keys, greetings = asyncio.run(key_turns(url, turns))
+            onsets = asyncio.run(barge_ins(url, max(3, turns // 3)))
+        agent = AgentLog(lines)
         print(f"- greeting, stream open → first playAudio: {summary(greetings)}")
         print(f"- baseline, key press → first playAudio: {summary(keys)}")
-        for (label, content_type, transcriber, _), path in zip(cases, urls, strict=True):
-            if not transcriber:
-                continue
-            agent_log.v2v.clear()
-            v2v = asyncio.run(spoken_turns(base + path, content_type, turns))
-            print(f"- voice-to-voice, {label} {content_type}: end of speech → first "
-                  f"playAudio: {summary(v2v)}")
-            print(f"  agent's own view (end of speech → first AudioOut): "
-                  f"{summary(agent_log.v2v)}")
-        onsets = asyncio.run(barge_ins(base + urls[0], max(3, turns // 3)))
         print(f"- barge-in, caller speech onset → clearAudio at the client: {summary(onsets)}")
-        print(f"  VAD decision → ClearAudio emitted: {summary(agent_log.clear)}; "
-              f"→ reply stopped: {summary(agent_log.stop)}")
+        print(f"  VAD decision → ClearAudio emitted: {summary(agent.clear)}; "
+              f"→ reply stopped: {summary(agent.stop)}")
+        if not transcribed:
+            print("- voice-to-voice: needs the transcriber plugin")
+            return
+        for partial in (False, True):
+            for content_type in ("audio/x-mulaw;rate=8000", "audio/x-l16;rate=16000"):
+                flow = flow_yaml("talk", content_type, True, partial)
+                with flowc_serve(flow, directory) as (base, lines):
+                    v2v = asyncio.run(spoken_turns(base + stream_path("talk", "agent"),
+                                                   content_type, turns))
+                label = "transcriber+agent" + (", reply_on_partial" if partial else "")
+                print(f"- voice-to-voice, {label}, {content_type}: end of speech → first "
+                      f"playAudio: {summary(v2v)}")
+                print(f"  agent's own view (end of speech → first AudioOut): "
+                      f"{summary(AgentLog(lines).v2v)}")
     print("  (end of speech includes the VAD's end_silence_ms = 500 and the transcriber's "
           "own end of utterance; onset includes min_speech_ms = 128)")
 

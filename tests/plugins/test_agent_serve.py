@@ -31,6 +31,7 @@ SPEECH = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
 
 SETTINGS = {
     "greeting": "Welcome to Acme.",
+    "transcript_wait_ms": 3000,
     "rules": {
         "intents": [
             {"name": "sales", "dtmf": "1", "reply": "Sales is open today."},
@@ -199,4 +200,6 @@ def test_spoken_turns_with_the_transcriber_through_the_server(
     played = [name.split("-", 1)[1] for _, name in client.checkpoints_played]
     assert played == ["t0-s1", "t1-s1", "t2-s1"]
     turns = [r.getMessage() for r in caplog.records if "voice-to-voice" in r.getMessage()]
-    assert "(speech, intent hours)" in turns[0] and "(speech, intent bye)" in turns[1]
+    # normally "(speech, ...)"; on a loaded machine the final may come after
+    # transcript_wait_ms and start the turn itself: "(transcript, ...)"
+    assert "intent hours)" in turns[0] and "intent bye)" in turns[1]

@@ -35,6 +35,7 @@ from flowc.runtime.frames import (
 from flowc.runtime.processor import Emit, Processor, StreamContext
 from flowc_agent.brains import Act, Brain, Message, ReplyPart, Say, UserTurn
 from flowc_agent.history import HeardHistory
+from flowc_agent.listen import CallerSpeech
 from flowc_agent.metrics import AgentStats, TurnMetrics, publish_barge_in, publish_turn
 from flowc_agent.plivo_rest import PlivoRest
 from flowc_agent.settings import with_defaults
@@ -77,8 +78,7 @@ class AgentProcessor(Processor):
         self._prefix = f"agent{next(_stream_ids)}"
         self._emit: Emit | None = None
         self._tg: TaskGroup | None = None
-        self._detector: Any = None
-        self._resampler: Any = None
+        self.speech = CallerSpeech(self.settings["vad"])
         self._turn = 0
         self._generation = 0
         self._reply_scope: anyio.CancelScope | None = None
@@ -111,8 +111,10 @@ class AgentProcessor(Processor):
         if self.brain is None:
             self.brain = make_brain(self.settings, self.context.params)
         self.rest = PlivoRest.from_settings(self.settings["plivo"])
+        self.speech.take(self.context.sample_rate)
 
     async def close(self) -> None:
+        self.speech.release()
         for closer in (self.brain, self.rest):
             if closer is not None:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(2):
@@ -126,6 +128,7 @@ class AgentProcessor(Processor):
         self._emit = emit
         async with anyio.create_task_group() as tg:
             self._tg = tg
+            tg.start_soon(self.speech.load, self._run_sync)  # no-op when pooled
             greeting = str(self.settings["greeting"]).strip()
             if greeting:
                 self._start_reply(0, _greeting(greeting), None)
@@ -158,12 +161,7 @@ class AgentProcessor(Processor):
                 log.debug("cleared before playing: %s", dropped)
 
     async def _on_audio(self, frame: AudioIn) -> None:
-        if self._detector is None:
-            self._detector = self._new_detector(frame.rate)
-        pcm = frame.pcm
-        if self._resampler is not None:
-            pcm = self._resampler.process(pcm)
-        events = self._detector.feed(pcm)
+        events = self.speech.feed(frame.pcm, frame.rate)
         now = time.monotonic()
         for event in events:
             if event.kind == "start":
@@ -178,18 +176,6 @@ class AgentProcessor(Processor):
                 speech_end = now - (event.decided_ms - event.at_ms) / 1000.0
                 self._end_of_utterance(TurnMetrics(0, "speech", speech_end, eou=now),
                                        event.at_ms)
-
-    def _new_detector(self, rate: int) -> Any:
-        from flowc.runtime.codec import StreamResampler
-        from flowc.runtime.vad import SpeechDetector
-
-        vad = self.settings["vad"]
-        if rate not in (8000, 16000):
-            self._resampler = StreamResampler(rate, 16000)
-            rate = 16000
-        return SpeechDetector(rate, threshold=vad["threshold"],
-                              min_speech_ms=vad["min_speech_ms"],
-                              end_silence_ms=vad["end_silence_ms"])
 
     async def _on_transcript(self, frame: Transcript) -> None:
         if not frame.final:

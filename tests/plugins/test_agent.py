@@ -191,3 +191,25 @@ async def test_without_reply_on_partial_the_final_is_awaited() -> None:
     first_audio = next(e for e in call.events if e.kind == "audio_out")
     assert first_audio.t > final.t
     assert heard(processor)[0] == ("user", "what are your opening hours on saturday")
+
+
+async def test_caller_speech_pool_backlog_and_stream_clock() -> None:
+    import anyio
+    from flowc_agent.listen import CallerSpeech
+    from flowc_agent.settings import with_defaults
+
+    vad = with_defaults({"vad": {"threshold": 0.55}})["vad"]  # a pool key of its own
+    pcm = np.concatenate([speech("s06.wav"), np.zeros(16000, np.int16)])
+    first = CallerSpeech(vad)
+    assert not first.take(16000)  # nothing pooled yet: it loads off the loop
+    assert first.feed(pcm[:8000], 16000) == []  # kept until the model is ready
+    await first.load(anyio.to_thread.run_sync)
+    events = first.feed(pcm[8000:], 16000)
+    first.release()
+    second = CallerSpeech(vad)
+    assert second.take(16000)  # the released detector, reset
+    again = second.feed(pcm, 16000)
+    assert [e.kind for e in events] == [e.kind for e in again] == ["start", "end"]
+    for a, b in zip(events, again, strict=True):  # same times on each stream's own clock
+        assert abs(a.at_ms - b.at_ms) <= 64
+    assert 150 < events[0].at_ms < 500

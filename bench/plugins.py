@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 import signal
 import socket
@@ -416,6 +417,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     host = load_plugins()
     print("plugins:", ", ".join(sorted(host.processors)))
+    one, five, fifteen = os.getloadavg()
+    print(f"load average at start (1/5/15 min): {one:.1f} / {five:.1f} / {fifteen:.1f} "
+          f"on {os.cpu_count()} cores")
     if not args.skip_cpu:
         part_cpu(host, args.speed)
     if not args.skip_latency:

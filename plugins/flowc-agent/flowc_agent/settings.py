@@ -25,7 +25,8 @@ _INTENT = {
         "keywords": {**_STR_LIST, "description":
                      "Matches when any keyword (a word or phrase, case-insensitive, "
                      "whole words) is in the caller's words."},
-        "patterns": {**_STR_LIST, "description":
+        "patterns": {"type": "array", "items": {"type": "string", "minLength": 1,
+                                                "format": "regex"}, "description":
                      "Python regular expressions searched case-insensitively; named "
                      "groups `(?P<slot>...)` fill slots."},
         "dtmf": {"type": "string", "pattern": "^[0-9A-D*#]+$",

@@ -69,7 +69,7 @@ documents:
     - Stream:
         name: probe
         pipeline:
-          - benchprobe: {{directory: "{out}"}}
+{passes}          - benchprobe: {{directory: "{out}"}}
 """
 
 
@@ -453,7 +453,12 @@ atexit.register(lambda: (_profile.disable(), _profile.dump_stats({out!r})))
 
 
 def _start_server(
-    stack: str, port: int, out: Path, core: int | None, profile: str | None = None
+    stack: str,
+    port: int,
+    out: Path,
+    core: int | None,
+    profile: str | None = None,
+    stages: int = 1,
 ) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     if stack in ("floor", "asgi"):
@@ -471,7 +476,9 @@ def _start_server(
             (site / "sitecustomize.py").write_text(_PROFILE_HOOK.format(out=profile))
         env["PYTHONPATH"] = os.pathsep.join([str(site), str(HERE), env.get("PYTHONPATH", "")])
         flow = out / "bench.yaml"
-        flow.write_text(FLOW_YAML.format(out=out))
+        flow.write_text(
+            FLOW_YAML.format(out=out, passes="          - benchpass: {}\n" * (stages - 1))
+        )
         flowc = Path(sys.executable).with_name("flowc")
         cmd = [str(flowc), "serve", str(flow), "--host", HOST, "--port", str(port)]
         cmd += ["--max-streams", "0", "--handshake-rate", "0"]  # the bench opens N at once
@@ -516,7 +523,7 @@ def run_step(
     profile = None
     if args.profile and stack == "flowc":
         profile = str(Path(args.profile).resolve().with_suffix(f".{n}.prof"))
-    server = _start_server(stack, port, out, cores[0], profile)
+    server = _start_server(stack, port, out, cores[0], profile, args.stages)
     try:
         _wait_ready(port, server)
         ctx = mp.get_context("spawn")
@@ -639,6 +646,13 @@ def main(argv: list[str] | None = None) -> int:
         help="run every N even after a stack failed twice in a row",
     )
     parser.add_argument("--keep", action="store_true", help="keep the per-step directories")
+    parser.add_argument(
+        "--stages",
+        type=int,
+        default=1,
+        metavar="K",
+        help="flowc pipeline length: K-1 pass-through stages before the probe (default 1)",
+    )
     parser.add_argument(
         "--profile",
         metavar="PREFIX",

@@ -8,7 +8,8 @@ floor server, or flowc's reader before the pipeline) hands the probe the samples
 stamp is read back from them after the run, so the hot path only appends a tuple.
 
 Also a flowc plugin: ``register_processors`` adds the pass-through processor ``benchprobe``
-(setting ``directory``), which records each ``AudioIn`` and passes every frame on.
+(setting ``directory``), which records each ``AudioIn`` and passes every frame on, and
+``benchpass``, which only passes frames on (for ``--stages``).
 """
 
 from __future__ import annotations
@@ -95,7 +96,14 @@ class ProbeProcessor(Processor):
 
 @flowc.hookimpl
 def register_processors(register: Callable[[ProcessorSpec], None]) -> None:
-    """Register ``benchprobe``."""
+    """Register ``benchprobe`` and ``benchpass`` (a stage that only passes frames on)."""
+    register(
+        ProcessorSpec(
+            name="benchpass",
+            factory=Processor,
+            description="bench: passes every frame on unchanged",
+        )
+    )
     register(
         ProcessorSpec(
             name="benchprobe",

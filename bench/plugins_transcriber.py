@@ -7,7 +7,8 @@ implied real-time tracks per core, the wall time of the ``feed`` that returns a 
 (the end-of-utterance decode, i.e. latency added after the VAD's decision) and WER.
 The baseline, measured in the same run, is what every engine pays before decoding:
 streaming resampling to 16 kHz plus Silero VAD segmentation. Also: engine start cold
-and warm (pocketsphinx decoder pool, shared Whisper model).
+and warm (pocketsphinx decoder pool, shared Whisper model), and how long decoding stalls
+the other threads of the process (pocketsphinx holds the GIL: hence its worker process).
 
     .venv/bin/python bench/plugins_transcriber.py [--repeat N]
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import threading
 import time
 import wave
 from collections.abc import Callable
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flowc_transcriber import sphinx, whisper
+from flowc_transcriber import isolate, sphinx, whisper
 from flowc_transcriber.segment import UtteranceSegmenter
 from flowc_transcriber.settings import with_defaults
 from flowc_transcriber.wer import word_error_rate
@@ -134,6 +136,47 @@ def main() -> None:
             print(f"{name:24} {label:>6} {cpu:8.3f} {wall:9.3f} {1 / cpu:12.1f} "
                   f"{final_ms:9.1f} {wer:>6}")
     print(f"\naudio: {len(pcm16) / 16000:.1f} s per run (9 sentences, 82 words)")
+
+    # What decoding does to the rest of the process: a thread that wakes every 1 ms stands
+    # for the server's event loop; its longest wait is how long a call's audio would stall.
+    pcm8 = at_rate(pcm16, 8000)[: 8000 * 12]
+    print("\nevent-loop stall while one 8 kHz track is decoded (longest wait of a 1 ms timer)")
+    stalls: dict[str, Callable[[], Any]] = {
+        "baseline (no decoding)": lambda: time.sleep(2.0),
+        "pocketsphinx in a thread": lambda: run(
+            sphinx.SphinxEngine(with_defaults({}), 8000), pcm8, 8000),
+        "pocketsphinx in a worker process": lambda: run(
+            isolate.ProcessEngine("flowc_transcriber.sphinx:create", with_defaults({}), 8000),
+            pcm8, 8000),
+        "whisper in a thread": lambda: run(whisper.WhisperEngine(wsettings, 8000), pcm8, 8000),
+    }
+    isolate.ProcessEngine("flowc_transcriber.sphinx:create", settings, 8000).close()  # warm
+    for name, work in stalls.items():
+        longest, p99 = stall(work)
+        print(f"  {name:34} max {longest:7.1f} ms   p99 {p99:6.1f} ms")
+
+
+def stall(work: Callable[[], Any]) -> tuple[float, float]:
+    """Longest and p99 gap (ms) of a 1 ms timer thread while ``work`` runs."""
+    gaps: list[float] = []
+    done = threading.Event()
+
+    def timer() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            time.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    thread = threading.Thread(target=timer)
+    thread.start()
+    try:
+        work()
+    finally:
+        done.set()
+        thread.join()
+    return 1000 * max(gaps), 1000 * float(np.percentile(gaps, 99))
 
 
 if __name__ == "__main__":

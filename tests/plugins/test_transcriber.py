@@ -8,6 +8,7 @@ test_transcriber_serve.py.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -496,3 +497,33 @@ def test_transcript_log_names_files_safely_and_survives_a_late_result(
     log.write(Transcript("two", True, "inbound", 10, 20, "x"))  # after close: still kept
     lines = [json.loads(x)["text"] for x in log.path.read_text().splitlines()]
     assert lines == ["one", "two"] and log._file is None
+
+
+def test_pocketsphinx_runs_in_a_pooled_worker_process() -> None:
+    from flowc_transcriber.isolate import ProcessEngine, WorkerPool
+
+    pool = WorkerPool()
+    target = "flowc_transcriber.sphinx:create"
+    engine = ProcessEngine(target, with_defaults({}), 8000, pool=pool)
+    pcm = conversation(["s06"], 8000)
+    results = engine.feed(pcm) + engine.finish()
+    assert any(r.final for r in results) and all(isinstance(r, EngineResult) for r in results)
+    worker = engine._worker
+    assert worker is not None and worker.process.pid != os.getpid()
+    engine.close()
+    with pytest.raises(EngineError, match="only knows US English"):  # raised in the child
+        ProcessEngine(target, with_defaults({"language": "de-DE"}), 8000, pool=pool)
+    again = ProcessEngine(target, with_defaults({}), 8000, pool=pool)
+    assert pool.started == 1  # the same worker served all three
+    assert again._worker is not None
+    again._worker.process.kill()  # the worker dies mid-call
+    again._worker.process.join(5)
+    with pytest.raises(EngineError, match="died"):
+        again.feed(pcm[:160])
+    again.close()
+    fresh = ProcessEngine(target, with_defaults({}), 8000, pool=pool)
+    assert pool.started == 2 and fresh._worker is not None and fresh._worker.alive
+    fresh.close()
+    last = ProcessEngine(target, with_defaults({}), 8000, pool=pool)
+    assert pool.started == 2  # the worker was pooled and reused warm
+    last.close()

@@ -18,9 +18,17 @@ def _processor(settings: Mapping[str, Any], context: Any) -> Any:
 
 
 def _pocketsphinx(settings: Mapping[str, Any], rate: int) -> TranscriberEngine:
-    from flowc_transcriber import sphinx
+    options = dict(settings.get("options") or {})
+    in_process = options.pop("process", True) is False
+    settings = {**settings, "options": options}
+    if in_process:
+        from flowc_transcriber import sphinx
 
-    return sphinx.create(settings, rate)
+        return sphinx.create(settings, rate)
+    # pocketsphinx holds the GIL while it decodes: keep it off the server's process.
+    from flowc_transcriber.isolate import ProcessEngine
+
+    return ProcessEngine("flowc_transcriber.sphinx:create", settings, rate)
 
 
 def _whisper(settings: Mapping[str, Any], rate: int) -> TranscriberEngine:
@@ -45,7 +53,8 @@ def register_engines(register: Callable[[EngineSpec], None]) -> None:
     register(EngineSpec(
         kind=KIND, name="pocketsphinx", factory=_pocketsphinx,
         description="pocketsphinx 5 (bundled en-US model), streaming with partials; "
-        "8 kHz upsampled to 16 kHz with a calibrated cepstral mean"))
+        "8 kHz upsampled to 16 kHz with a calibrated cepstral mean; runs in pooled worker "
+        "processes"))
     register(EngineSpec(
         kind=KIND, name="whisper", factory=_whisper,
         description="faster-whisper per utterance (Silero VAD); Whisper tiny.en from "

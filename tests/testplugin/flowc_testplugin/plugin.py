@@ -3,8 +3,9 @@
 ``echo`` (stage): plays inbound caller audio straight back, and obeys keys the caller
 presses: 1 checkpoint, 2 clearAudio, 3 sendDTMF "12#", 4 end the stream, 5 a transcript,
 6 a tone of ``tone_ms`` at 24 kHz (the writer resamples it), 0 raise. ``counter`` (tap)
-counts the frames it sees by type; ``passthrough`` (stage) passes every frame on. Both append JSON lines to ``journal`` when set; the
-hooks append to :data:`EVENTS` and to ``$FLOWC_TESTPLUGIN_JOURNAL`` when set.
+counts the frames it sees by type; ``passthrough`` (stage) passes every frame on. Echo and
+counter append JSON lines to ``journal`` when set; the hooks append to :data:`EVENTS` and
+to ``$FLOWC_TESTPLUGIN_JOURNAL`` when set.
 """
 
 from __future__ import annotations

@@ -213,3 +213,22 @@ async def test_caller_speech_pool_backlog_and_stream_clock() -> None:
     for a, b in zip(events, again, strict=True):  # same times on each stream's own clock
         assert abs(a.at_ms - b.at_ms) <= 64
     assert 150 < events[0].at_ms < 500
+
+
+def test_history_orders_late_confirmations_and_drops_cleared_sentences() -> None:
+    from flowc_agent.history import HeardHistory
+
+    history = HeardHistory()
+    history.user(1, "hi")
+    history.sent("a", 1, "Hello there.")
+    history.sent("b", 1, "How can I help?")
+    history.user(2, "my order")  # the caller went on before Plivo confirmed anything
+    assert history.played("a") and not history.played("zzz")
+    history.interrupted(1)
+    assert history.cleared() == ["How can I help?"]
+    assert not history.played("b")  # cleared: never heard
+    history.correct_user(2, "my order please")
+    assert [(m.role, m.content) for m in history.messages()] == [
+        ("user", "hi"), ("assistant", "Hello there."), ("user", "my order please")]
+    assert history.transcript()[1]["interrupted"] is True
+    assert history.pending == 0

@@ -11,6 +11,9 @@ partials come from ``hyp()`` and the final from ``end_utt()``.
 ``Decoder()`` takes about 0.3-0.5 s and 120 MB to load, so decoders are pooled: a track
 takes one when its first audio arrives and gives it back when the track ends; the next
 call reuses it warm (its cepstral mean reset to ``cmninit``).
+
+pocketsphinx holds the GIL while decoding, so the registered ``pocketsphinx`` engine runs
+this class in a worker process (:mod:`flowc_transcriber.isolate`), not in the server's.
 """
 
 from __future__ import annotations

@@ -169,9 +169,11 @@ def run(args: argparse.Namespace) -> int:
     flows = _compile(config, host, quiet=False)
     if flows is None:
         return 2
+    base = (args.public_url or f"http://{bind}:{args.port}").rstrip("/")
     for flow in flows:
-        log.info("serving flow %s (version %s): %d documents, %d streams", flow.name,
-                 flow.version, len(flow.documents), len(flow.streams))
+        log.info("serving flow %s (version %s): %d documents, %d streams; answer URL %s%s",
+                 flow.name, flow.version, len(flow.documents), len(flow.streams), base,
+                 flow.answer.path if "answer" in flow.documents else "")
     uvicorn_level = "info" if args.verbose else "warning"
     if args.workers > 1:
         os.environ[ENV_CONFIG] = json.dumps(config)

@@ -4,8 +4,11 @@ continuation, speech GetInput, recording out. Real server, real agent, real TTS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -346,3 +349,29 @@ documents:
     assert plays[0].endswith("(0.5 s)") and "not a WAV" in plays[1]
     stereo, rate = load_wav(out)  # mixed down: the tone is on the flowc channel
     assert rate == 16000 and np.abs(stereo).max() > 2000
+
+
+def test_bad_flow_and_unreachable_server_are_clear_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = write(tmp_path / "broken.yaml", "documents:\n  answer:\n    - Speek: hi\n")
+    assert main(["call", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.yaml:3:" in err and "does not compile" in err
+    assert main(["call", str(tmp_path / "absent.yaml")]) == 2
+    assert "no such flow file" in capsys.readouterr().err
+
+    with socket_port() as port:
+        status, report = run_call(capsys, f"http://127.0.0.1:{port}/flows/x/answer",
+                                  "--no-listen")
+    assert status == 1
+    assert report["summary"]["ended_by"] == "document error"
+    assert "failed" in report["errors"][0]
+
+
+@contextlib.contextmanager
+def socket_port() -> Iterator[int]:
+    """A loopback port with nothing listening on it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]

@@ -735,9 +735,13 @@ class CallSimulator:
             track = item.data.get("track", "inbound")
             if not text or not final:
                 return
-            who = "caller" if track == "inbound" else "agent"
-            self.timeline.add("transcript", f"{who} (transcribed): {text}", transcript=text,
-                              track=track)
+            if track != "inbound" and item.data.get("engine") == "agent":
+                # an agent that reports what it says as outbound transcripts
+                self.timeline.add("agent", f"agent says: {text}", said=text)
+            else:
+                who = "caller" if track == "inbound" else "agent"
+                self.timeline.add("transcript", f"{who} (transcribed): {text}",
+                                  transcript=text, track=track)
             target = self._turn_at(now)
             if target is not None:
                 (target.transcripts if track == "inbound" else target.agent_text).append(text)

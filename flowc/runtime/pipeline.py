@@ -13,7 +13,10 @@ factory, ``start``, ``run`` or ``process``: it is logged with the plugin's name 
 
 * ``bypass`` (default): the stage is taken out of the path; its later frames pass around
   it unchanged (a failed tap just stops getting copies);
-* ``end``: the stream is ended (``EndStream``), and the other processors close normally.
+* ``end``: the stream is ended (``EndStream``), and the other processors close normally;
+* ``auto``: ``end`` for a processor that plays audio (an agent that fails would otherwise
+  leave the caller in silence; ending the stream lets Plivo run the next verb of the XML
+  with ``keepCallAlive``), ``bypass`` for the others.
 
 Either way no other stream notices. :meth:`Pipeline.aclose` calls every processor's
 ``close()`` exactly once, however the stream ended.
@@ -298,7 +301,7 @@ class Pipeline:
         self._metrics.plugin_error(plugin)
         self.errors.append({"processor": node.name, "plugin": plugin, "where": where,
                             "error": f"{type(exc).__name__}: {exc}"})
-        if self._policy == "end":
+        if self._policy == "end" or (self._policy == "auto" and node.spec.plays_audio):
             self._sink(EndStream(f"processor {node.name!r} failed"))
 
     async def aclose(self, deadline_s: float) -> None:

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-FailurePolicy = Literal["bypass", "end"]
+FailurePolicy = Literal["bypass", "end", "auto"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,8 @@ class ServeSettings:
     playback_lead_ms: float = 120.0
     """How far ahead of real time outbound audio may be sent (Plivo's buffer stays short)."""
     failure_policy: FailurePolicy = "bypass"
-    """A processor that raises: ``bypass`` (frames pass around it) or ``end`` the stream."""
+    """A processor that raises: ``bypass`` (frames pass around it), ``end`` the stream, or
+    ``auto`` (end when it plays audio, else bypass); see :mod:`flowc.runtime.pipeline`."""
     worker_threads: int = 4
     """Threads for ``ctx.run_sync`` (CPU-heavy processor work), shared by all streams."""
     # Limits (enforced by flowc/runtime/limits.py; 0 disables a limit).

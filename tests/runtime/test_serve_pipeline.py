@@ -145,19 +145,31 @@ async def test_a_failing_processor_is_bypassed_and_no_other_stream_notices(live:
     assert bystander["failed"] == [] and bystander["frames_out"] == 3
 
 
-async def test_policy_end_ends_only_the_failing_stream(host: Any) -> None:
-    app = create_app(make_flow("iso", pipeline=[("echo", {})]), host=host,
-                     settings=ServeSettings(failure_policy="end", close_timeout=3))
+@pytest.mark.parametrize("policy", ["end", "auto"])
+async def test_policy_end_ends_only_the_failing_stream(host: Any, policy: str) -> None:
+    flows = [make_flow("iso", pipeline=[("echo", {})]),
+             make_flow("quiet", pipeline=[("witness", {}), ("fails-on-start", {})])]
+    settings = ServeSettings(failure_policy=policy, close_timeout=3)  # type: ignore[arg-type]
+    app = create_app(flows, host=host, settings=settings)
     with live_server(app) as live:
         url = f"{live.ws}/flows/iso/streams/agent"
-        async with plivo_stream(url, "end-a") as a, plivo_stream(url, "end-b") as b:
+        async with plivo_stream(url, f"{policy}-a") as a, plivo_stream(url, f"{policy}-b") as b:
             await a.start()
             await b.start()
-            await a.dtmf("0")
+            await a.dtmf("0")  # echo plays audio: ended under both policies
             with pytest.raises(websockets.ConnectionClosed):
                 await a.receive()
             await b.media(CHUNK)
             assert (await b.receive())["event"] == "playAudio"
+        quiet = f"{live.ws}/flows/quiet/streams/agent"
+        async with plivo_stream(quiet, f"{policy}-quiet") as c:
+            await c.start()  # a failing processor that plays no audio: only "end" ends it
+            if policy == "end":
+                with pytest.raises(websockets.ConnectionClosed):
+                    await c.receive()
+            else:
+                await c.dtmf("3")
+                await eventually(lambda: "Dtmf" in SEEN.get(f"{policy}-quiet", []))
 
 
 async def test_a_tap_that_falls_behind_drops_copies_not_live_audio(live: Live) -> None:

@@ -5,14 +5,9 @@ types in ``flowc.plugins`` (``ProcessorSpec``) and ``flowc.runtime.processor``
 (``Processor``, ``StreamContext``) and ``flowc.runtime.frames``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 import pluggy
 
-try:
-    __version__ = version("flowc")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+__version__ = "0.1.0"
 
 hookimpl = pluggy.HookimplMarker("flowc")
 """Marker for plugin hook implementations: ``@flowc.hookimpl``."""

@@ -134,8 +134,7 @@ class Compiler:
         from flowc.compile import schemacheck
         from flowc.compile.schema import cached_base_schema
 
-        self.failed = schemacheck.check(data, cached_base_schema(), self.positions, self.sink,
-                                        builtin=True)
+        self.failed = schemacheck.check(data, cached_base_schema(), self.positions, self.sink)
         if not isinstance(data, dict):
             return self.result(None)
         flow_name = self.flow_name(data)

@@ -20,25 +20,17 @@ _TYPE_NAMES = {
     "null": "empty",
 }
 
-_validators: dict[tuple[int, bool], Any] = {}
+_validators: dict[int, tuple[Mapping[str, Any], Any]] = {}
 
 
-def validator_for(schema: Mapping[str, Any], *, builtin: bool = False) -> Any:
-    """A cached validator: flowc's small one for its own schema (``builtin``) and for plugin
-    schemas that use only its keywords, else ``jsonschema``'s Draft 2020-12 validator
-    (imported on first use)."""
-    key = (id(schema), builtin)
-    cached = _validators.get(key)
+def validator_for(schema: Mapping[str, Any]) -> Any:
+    """A cached ``jsonschema`` Draft 2020-12 validator for ``schema``."""
+    cached = _validators.get(id(schema))
     if cached is None or cached[0] is not schema:
-        from flowc.compile import minischema
+        from jsonschema import Draft202012Validator
 
-        if builtin or minischema.supports(schema):
-            cached = (schema, minischema.Validator(schema))
-        else:
-            from jsonschema import Draft202012Validator
-
-            cached = (schema, Draft202012Validator(schema))
-        _validators[key] = cached
+        cached = (schema, Draft202012Validator(schema))
+        _validators[id(schema)] = cached
     return cached[1]
 
 
@@ -74,11 +66,10 @@ def check(
     sink: Sink,
     *,
     prefix: Path = (),
-    builtin: bool = False,
 ) -> set[Path]:
     """Validate ``data``; report each error; return the paths that failed."""
     failed: set[Path] = set()
-    errors = list(validator_for(schema, builtin=builtin).iter_errors(data))
+    errors = list(validator_for(schema).iter_errors(data))
     empty = {tuple(e.absolute_path) for e in errors if e.validator == "minLength"}
     for error in errors:
         if tuple(error.absolute_path) in empty and error.validator != "minLength":

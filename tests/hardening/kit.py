@@ -378,31 +378,40 @@ class ServeProcess:
 
 @contextlib.contextmanager
 def flowc_serve(directory: Path, *args: str) -> Iterator[ServeProcess]:
-    """Start ``flowc serve`` on :data:`FLOW_YAML` with ``args``; stop it with SIGTERM."""
+    """Start ``flowc serve`` on :data:`FLOW_YAML` with ``args``; stop it with SIGTERM.
+
+    The free port is picked before the server binds it, so another process may take it in
+    between; then the start is retried on a new port."""
     flow = directory / "guarded.yaml"
     flow.write_text(FLOW_YAML)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     log = directory / "serve.log"
     flowc_bin = Path(sys.executable).with_name("flowc")
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(flowc_bin), "serve", str(flow), "--host", "127.0.0.1", "--port", str(port),
-             *args],
-            stdout=subprocess.DEVNULL, stderr=log_file)
-    try:
+    for attempt in range(5):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with log.open("wb") as log_file:
+            process = subprocess.Popen(
+                [str(flowc_bin), "serve", str(flow), "--host", "127.0.0.1", "--port",
+                 str(port), *args],
+                stdout=subprocess.DEVNULL, stderr=log_file)
         deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"flowc serve exited: {log.read_text()}")
+        while process.poll() is None:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                     break
             except OSError:
                 if time.monotonic() > deadline:
+                    process.kill()
+                    process.wait()
                     raise RuntimeError("flowc serve did not start") from None
                 time.sleep(0.05)
+        if process.poll() is None:
+            break
+        text = log.read_text()
+        if "address already in use" not in text.lower() or attempt == 4:
+            raise RuntimeError(f"flowc serve exited with {process.returncode}: {text}")
+    try:
         yield ServeProcess(process, port, log)
     finally:
         process.terminate()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,6 +124,7 @@ class Pipeline:
         self._sink = sink
         self._metrics = metrics
         self._notify = notify
+        self._reported_transcripts: deque[Transcript] = deque(maxlen=64)
         self._policy = failure_policy
         self.errors: list[dict[str, str]] = []
         self.nodes: list[_Node] = []
@@ -217,6 +219,10 @@ class Pipeline:
             self._transcript(frame)
 
     def _transcript(self, frame: Transcript) -> None:
+        # A transcript passed on by later stages is the same object: report it once.
+        if any(seen is frame for seen in self._reported_transcripts):
+            return
+        self._reported_transcripts.append(frame)
         self._notify("transcript", {
             "stream": self.context.describe(),
             "result": {"text": frame.text, "final": frame.final, "track": frame.track,

@@ -54,6 +54,7 @@ def live(host: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                                  ("echo", {"journal": str(log)})])
              for i, (enc, rate) in enumerate(FORMATS)]
     flows.append(make_flow("clear", pipeline=[("echo", {"journal": str(log), "tone_ms": 5000})]))
+    flows.append(make_flow("relay", pipeline=[("echo", {}), ("passthrough", {})]))
     flows.append(make_flow("oneway", bidirectional=False,
                            pipeline=[("counter", {"journal": str(log)}), ("echo", {})]))
     app = create_app(flows, host=host, settings=ServeSettings(close_timeout=3))
@@ -191,6 +192,16 @@ async def test_dtmf_and_transcript_reach_observer_hooks(live: Live) -> None:
     result = events("transcript", sid)[0]["result"]
     assert result["text"] == "five" and result["final"] is True
     assert result["engine"] == "testplugin"
+
+
+async def test_a_transcript_passed_on_by_later_stages_is_reported_once(live: Live) -> None:
+    sid = "relayed"
+    async with plivo_stream(f"{live.ws}/flows/relay/streams/agent", sid) as plivo:
+        await plivo.start()
+        await plivo.dtmf("5")
+        await eventually(lambda: events("stream_started", sid))
+    await eventually(lambda: events("stream_stopped", sid))
+    assert [e["result"]["text"] for e in events("transcript", sid)] == ["five"]
 
 
 async def test_stop_event_ends_the_stream(live: Live) -> None:

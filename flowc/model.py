@@ -120,7 +120,7 @@ class Document:
 
 
 def _has_mixed_content(element: Element) -> bool:
-    return element.text is not None and bool(element.children) or any(
+    return (element.text is not None and bool(element.children)) or any(
         child.tail is not None for child in element.children
     )
 

@@ -8,6 +8,7 @@ left after the process is killed, always sees a playable file.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 from collections.abc import Sequence
@@ -68,8 +69,16 @@ class DurableWav:
             end = min(start + len(pcm), hi)
             if end > start:
                 block[start - lo : end - lo, channel] = pcm[: end - start]
-        os.pwrite(fd, block.astype("<i2", copy=False).tobytes(), self._offset(lo))
-        self.frames = max(self.frames, hi)
+        data = memoryview(block.astype("<i2", copy=False).tobytes())
+        offset, done = self._offset(lo), 0
+        try:
+            while done < len(data):  # a short write (disk full, RLIMIT_FSIZE) is retried:
+                written = os.pwrite(fd, data[done:], offset + done)  # the retry raises
+                if written == 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+                done += written
+        finally:  # the header never claims samples that are not in the file
+            self.frames = max(self.frames, lo + done // (2 * self.channels))
         return lost
 
     def write_header(self) -> None:

@@ -336,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         samples = [_sample(server.pid, port, t0)]
         while load.poll() is None:
             time.sleep(args.every)
-            samples.append(_sample(server.pid, port, t0))
+            if load.poll() is None:  # the table covers the load only, not the tail
+                samples.append(_sample(server.pid, port, t0))
         if load.returncode != 0:
             raise SystemExit(f"load process failed ({load.returncode})")
         result = json.loads(out.read_text())
@@ -361,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     lost_server = sent - final.frames_in
     files, finals = _finals(transcripts)
     rows = _minute_rows(samples, int(args.minutes + 1))
+    per_stream = [s.rss_mb / s.active for s in samples if s.active]
 
     print(f"\n{'min':>3} {'frames in':>10} {'streams':>7} {'RSS MB':>13} {'open files':>10} "
           f"{'threads':>7} {'srv CPU':>7} {'drops':>6}")
@@ -378,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['lateness_p99_ms']:.1f} ms")
     print(f"transcriber: {finals} finals in {files} transcripts; copies dropped per stage: "
           f"{final.drops or {}}")
+    if per_stream:
+        print(f"memory: {statistics.median(per_stream):.0f} MB RSS per active stream "
+              f"(median over samples; the transcriber's decoders dominate)")
     grew_fds = False
     if len(rows) >= 3:
         first, last = rows[1], rows[-1]  # minute 1 is the warm-up

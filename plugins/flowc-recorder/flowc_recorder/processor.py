@@ -116,10 +116,10 @@ class RecorderProcessor(Processor):
                 return
             self.sent_frames += 1
             pcm = self._at_rate("sent", frame.pcm, frame.rate)
-            # audio sent less than 60 ms after the previous chunk ended plays right after
-            # it (the far end buffers); later, it starts when it was sent
+            # a chunk plays when it is sent, or right after the previous one if that is
+            # still playing (Plivo queues played audio): what the caller hears
             position = self.clock.from_stream_ms(frame.stream_ms)
-            start = self.timelines[track].place(len(pcm), position, slack=self.rate * 60 // 1000)
+            start = self.timelines[track].place(len(pcm), position)
         else:
             return
         if start is not None and len(pcm):

@@ -32,14 +32,19 @@ class RecordingWriter:
         self.logger = logger
         self.queue_drops = 0
         """Chunks dropped because the queue was full (counted by the stream's task)."""
-        self.error_drops = 0
-        """Chunks lost to a disk error (counted by the thread)."""
+        self._failed_writes = 0
+        self._refused = 0
         self.lost_samples = 0
         self.error: str | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(queue_size, 1))
         self._thread = threading.Thread(target=self._work, name=f"recorder {wav.path.name}",
                                         daemon=True)
         self._thread.start()
+
+    @property
+    def error_drops(self) -> int:
+        """Chunks lost to a disk error (in the failed write, or refused after it)."""
+        return self._failed_writes + self._refused
 
     @property
     def drops(self) -> int:
@@ -49,7 +54,7 @@ class RecordingWriter:
     def submit(self, channel: int, start: int, pcm: PCM) -> bool:
         """Queue samples for ``channel`` at frame ``start``; ``False`` if dropped."""
         if self.error is not None:
-            self.queue_drops += 1
+            self._refused += 1  # the disk failed: nothing more is written
             return False
         try:
             self._queue.put_nowait((channel, start, pcm))
@@ -94,7 +99,7 @@ class RecordingWriter:
                 except queue.Empty:
                     item = None
             if self.error is not None:
-                self.error_drops += len(batch)
+                self._failed_writes += len(batch)
                 continue
             try:
                 if batch:
@@ -111,7 +116,7 @@ class RecordingWriter:
             self._fail(exc, 0)
 
     def _fail(self, exc: OSError, lost: int) -> None:
-        self.error_drops += lost
+        self._failed_writes += lost
         if self.error is None:
             self.error = f"{type(exc).__name__}: {exc}"
             self.logger.error("recorder: writing %s failed, recording stops (the call goes "

@@ -517,7 +517,7 @@ def test_pocketsphinx_runs_in_a_pooled_worker_process() -> None:
     assert pool.started == 1  # the same worker served all three
     assert again._worker is not None
     again._worker.process.kill()  # the worker dies mid-call
-    again._worker.process.join(5)
+    again._worker.process.wait(5)
     with pytest.raises(EngineError, match="died"):
         again.feed(pcm[:160])
     again.close()
@@ -527,3 +527,4 @@ def test_pocketsphinx_runs_in_a_pooled_worker_process() -> None:
     last = ProcessEngine(target, with_defaults({}), 8000, pool=pool)
     assert pool.started == 2  # the worker was pooled and reused warm
     last.close()
+    pool.close()

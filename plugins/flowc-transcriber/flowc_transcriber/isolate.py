@@ -7,14 +7,19 @@ a worker *thread* would still freeze the server's event loop and every call on i
 living in a child process; the calling thread waits on the pipe with the GIL released.
 
 Worker processes are pooled: when a track ends its worker goes back to the pool with its
-imports done and its decoder pool warm, so the next track starts in milliseconds. They are
-started with ``spawn`` (safe in a threaded server) as daemons, so they end with the server.
+imports done and its decoder pool warm, so the next track starts in milliseconds. A worker
+is a fresh interpreter (``python -m flowc_transcriber.isolate``, no fork of a threaded
+server, no re-import of the caller's ``__main__``) talking over two pipes; it exits when
+the server's end of the pipe closes, so it never outlives the server.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
-import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
@@ -30,12 +35,12 @@ CALL_TIMEOUT = 120.0
 CLOSE_TIMEOUT = 5.0
 
 
-def _serve(conn: Connection) -> None:
+def _serve(requests: Connection, conn: Connection) -> None:
     """The worker's loop: one engine at a time, one request at a time."""
     engine: Any = None
     while True:
         try:
-            op, args = conn.recv()
+            op, args = requests.recv()
         except (EOFError, OSError):
             return
         try:
@@ -61,21 +66,33 @@ def _tuple(result: EngineResult) -> tuple[str, bool, int, int]:
     return (result.text, result.final, result.start_ms, result.end_ms)
 
 
+def main() -> None:
+    """Entry point of a worker: ``python -m flowc_transcriber.isolate <read fd> <write fd>``."""
+    requests = Connection(int(sys.argv[1]), writable=False)
+    answers = Connection(int(sys.argv[2]), readable=False)
+    _serve(requests, answers)
+
+
 class Worker:
-    """One child process and the parent's end of its pipe."""
+    """One child process and the parent's ends of its two pipes."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child,), daemon=True,
-                                       name="flowc-transcriber-worker")
-        self.process.start()
-        child.close()
+        child_in, self._requests_fd = os.pipe()
+        self._answers_fd, child_out = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "flowc_transcriber.isolate", str(child_in),
+                 str(child_out)], pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL)
+        finally:
+            os.close(child_in)
+            os.close(child_out)
+        self.requests = Connection(self._requests_fd, readable=False)
+        self.conn = Connection(self._answers_fd, writable=False)
 
     def call(self, op: str, args: Any = None, *, timeout: float = CALL_TIMEOUT) -> Any:
         """Send one request and wait for its answer (blocking, GIL released)."""
         try:
-            self.conn.send((op, args))
+            self.requests.send((op, args))
             if not self.conn.poll(timeout):
                 self.kill()
                 raise EngineError(f"transcriber worker did not answer {op!r} in {timeout} s")
@@ -90,14 +107,19 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None and not self.conn.closed
 
     def kill(self) -> None:
         """End the process now."""
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join(1)
-        self.conn.close()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        for conn in (self.requests, self.conn):
+            if not conn.closed:
+                conn.close()
 
 
 class WorkerPool:
@@ -125,8 +147,16 @@ class WorkerPool:
                 return
         worker.kill()
 
+    def close(self) -> None:
+        """End every idle worker (workers in use end when their engine closes)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.kill()
+
 
 POOL = WorkerPool()
+atexit.register(POOL.close)
 
 
 class ProcessEngine:
@@ -166,3 +196,7 @@ class ProcessEngine:
             worker.kill()
             return
         self._pool.release(worker)
+
+
+if __name__ == "__main__":
+    main()

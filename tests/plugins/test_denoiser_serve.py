@@ -11,11 +11,11 @@ import wave
 from pathlib import Path
 from typing import Any
 
+import flowc_denoiser.plugin as denoiser_plugin
+import flowc_recorder.plugin as recorder_plugin
 import numpy as np
 import numpy.typing as npt
 import pytest
-from flowc_denoiser import plugin as denoiser_plugin
-from flowc_recorder import plugin as recorder_plugin
 
 import flowc
 from flowc.compile import compile_text

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import flowc_recorder.plugin as plugin
 import jsonschema
 import numpy as np
 import numpy.typing as npt
 import pytest
-from flowc_recorder import plugin
 from flowc_recorder.naming import recording_path
 from flowc_recorder.processor import RecorderProcessor
 from flowc_recorder.timeline import StreamClock, TrackTimeline

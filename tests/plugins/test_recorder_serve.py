@@ -11,11 +11,11 @@ import wave
 from pathlib import Path
 from typing import Any
 
+import flowc_recorder.plugin as recorder_plugin
 import httpx
 import numpy as np
 import numpy.typing as npt
 import pytest
-from flowc_recorder import plugin as recorder_plugin
 from flowc_testplugin import plugin as testplugin
 
 import flowc

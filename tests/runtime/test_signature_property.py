@@ -6,6 +6,7 @@ import copy
 import string
 from urllib.parse import urlencode
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from plivo.utils import validate_v3_signature
@@ -37,7 +38,7 @@ def urls(draw: st.DrawFn) -> str:
     return url
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(
     method=st.sampled_from(["GET", "POST", "get", "post", "Post"]),
     url=urls(),
@@ -58,3 +59,18 @@ def test_signature_agrees_with_sdk(
     assert verify_v3(method, url, nonce, token, f"bogus,{sig}", params)
     assert not verify_v3(method, url, nonce, token + "x", sig, params)
     assert not verify_v3(method, url, nonce + "0", token, sig, params)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    method=st.text(max_size=8).filter(lambda m: m.upper() not in ("GET", "POST")),
+    url=urls(),
+    token=st.text(alphabet=string.ascii_letters, min_size=1, max_size=20),
+)
+def test_other_methods_are_refused_like_the_sdk_refuses_them(
+    method: str, url: str, token: str
+) -> None:
+    sig = signature_v3("POST", url, "1", token)
+    assert not verify_v3(method, url, "1", token, sig)
+    with pytest.raises(Exception, match="method"):
+        validate_v3_signature(method, url, "1", token, sig)

@@ -38,7 +38,7 @@ TREES = {name: yaml.safe_load(text) for name, text in SOURCES.items()}
 HOST = load_plugins()
 BASE = "https://voice.example.com"
 FLOWC = [sys.executable, "-m", "flowc"]
-FUZZ = settings(max_examples=300, deadline=2000, derandomize=True, database=None,
+FUZZ = settings(max_examples=300, deadline=5000, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 ODD_SCALARS: list[Any] = [

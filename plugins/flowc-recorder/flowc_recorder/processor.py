@@ -76,7 +76,8 @@ class RecorderProcessor(Processor):
                 "unrecorded)", self.context.stream_id, self.context.call_id,
                 self.path or self.settings["directory"], exc)
             return
-        queue_size = max(1, int(float(self.settings["buffer"]) * 50))
+        # a queue item is one 20 ms chunk of one track
+        queue_size = max(1, int(float(self.settings["buffer"]) * 50 * len(self.layout)))
         self.writer = RecordingWriter(wav, queue_size=queue_size,
                                       fsync_interval=float(self.settings["fsync"]),
                                       logger=self.context.logger)

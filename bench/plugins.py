@@ -184,7 +184,7 @@ def part_cpu(host: PluginHost, speed: float) -> None:
             baseline = cost if baseline is None else baseline
             net = cost - baseline
             print(f"| {name} | {cost:.4f} | {net:+.4f} | {1 / max(cost, 1e-9):.0f} |")
-    print("\n| TTS engine | CPU s / audio s | first sentence (wall ms) |")
+    print("\n| TTS engine | CPU s / audio s | first sentence, median wall ms |")
     print("|---|---|---|")
     for name, (cost, first_ms) in tts_cost(host).items():
         print(f"| {name} | {cost:.4f} | {first_ms:.1f} |")
@@ -307,8 +307,11 @@ async def spoken_turns(url: str, content_type: str, turns: int) -> list[float]:
             _, end = speech_bounds(pcm, 16000)
             speech_end = utterance.ended - (len(pcm) / 16000 - end)
             first = client.audio_arrivals[before][0]
-            latencies.append(1000 * (first - speech_end))
-            await client.wait_idle(quiet=0.5, within=20)
+            if first < speech_end:  # a late reply to the previous turn: not this turn's
+                print(f"  turn {n + 1}: a reply arrived before the speech ended (skipped)")
+            else:
+                latencies.append(1000 * (first - speech_end))
+            await client.wait_idle(quiet=1.0, within=20)
     return latencies
 
 

@@ -130,6 +130,9 @@ class Compiler:
         if data is None:
             return self.result(None)
         if isinstance(data, dict):
+            variables = self.variables(data)
+            self.templates = Templates(variables, env_enabled=self.env_enabled,
+                                       environ=self.environ)
             self.normalize(data)
         from flowc.compile import schemacheck
         from flowc.compile.schema import cached_base_schema
@@ -138,8 +141,6 @@ class Compiler:
         if not isinstance(data, dict):
             return self.result(None)
         flow_name = self.flow_name(data)
-        variables = self.variables(data)
-        self.templates = Templates(variables, env_enabled=self.env_enabled, environ=self.environ)
         state = _State(flow_name)
         documents: dict[str, Document] = {}
         docs = data.get("documents")
@@ -265,6 +266,12 @@ class Compiler:
         if isinstance(value, int | float) and not isinstance(value, bool):
             pos = self.positions.node(path)
             return pos.raw if pos is not None and pos.raw is not None else str(value)
+        if isinstance(value, str) and self.templates is not None:
+            # A template of constants renders the same for every request: render it now,
+            # so the schema and the rules check it like the literal it stands for.
+            folded = self.templates.fold(value)
+            if folded is not None:
+                return folded
         return value
 
     def normalize_value(self, attr: AttributeSpec, value: Any, path: Path) -> Any:

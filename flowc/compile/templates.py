@@ -174,6 +174,19 @@ class Templates:
                                     f"environment variable {attr!r} is not set", needle=attr))
         return tree, issues
 
+    def fold(self, source: str) -> str | None:
+        """``source`` rendered now, when it is a template that uses no request parameter
+        and has no problem; else ``None`` (it is compiled and checked as a template)."""
+        if not is_template(source):
+            return None
+        tree, issues = self.check(source, allow_params=False)
+        if tree is None or issues:
+            return None
+        try:  # the same guarded render as per request (output and range limits)
+            return self.template(source, ("", 0, 0)).render({})
+        except TemplateRenderError:
+            return None  # left as a template: it fails per request, where it is reported
+
     # -------------------------------------------------------------------- compiling
 
     def context(self, params: Mapping[str, Any]) -> ChainMap[str, Any]:

@@ -362,8 +362,6 @@ def test_bombs_and_giants_are_refused_with_a_clear_error(
 
 
 
-@pytest.mark.xfail(strict=True, reason="templates that use only vars are not checked against "
-                   "the attribute or content rules at compile time (found by this corpus)")
 def test_a_template_of_constant_vars_is_checked_like_a_literal() -> None:
     """``Number: "{{ n }}"`` with ``vars: {n: abc}`` renders ``<Number>abc</Number>`` on
     every request, which Plivo refuses; the literal ``Number: abc`` is a compile error."""

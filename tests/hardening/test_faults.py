@@ -317,7 +317,7 @@ async def send_together(calls: list[Caller], count: int) -> None:
 
 @pytest.fixture(scope="module")
 def faults_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served(tmp_path_factory.mktemp("faults")) as server:
+    with served(tmp_path_factory.mktemp("faults"), "--failure-policy", "bypass") as server:
         yield server
 
 
@@ -355,6 +355,38 @@ async def test_reset_after_a_plugin_raised_keeps_every_acknowledged_frame(
     await neighbour.close()
     await _until(lambda: _completed(server, "after-vanish"), "neighbour not finalized")
     assert server.recording("after-vanish")[0] == b"".join(neighbour.sent)
+
+
+async def test_a_plugin_that_raises_under_policy_auto_ends_its_stream_recorded(
+    tmp_path: Path,
+) -> None:
+    """``--failure-policy auto``: the stage that plays audio raises, so its stream ends
+    (the caller sees the close); the recording holds every frame received before, is
+    finalized, and a call beside it goes on untouched."""
+    with served(tmp_path, "--failure-policy", "auto") as server:
+        beside = await Caller(server, "beside-auto").open()
+        doomed = await Caller(server, "doomed", key="raise").open()
+        await send_together([beside, doomed], 40)
+        await _until(lambda: server.metric("flowc_frames_in_total") == 80, "frames lost")
+        assert doomed.conn is not None
+        await doomed.conn.send(orjson.dumps(_dtmf("doomed", "0")).decode())
+        with anyio.fail_after(30):
+            with pytest.raises(websockets.ConnectionClosed):
+                await _drain(doomed.conn)
+        await beside.send(40)
+        await beside.close()
+        await _until(lambda: _completed(server, "doomed") and _completed(server, "beside-auto"),
+                     "recordings not finalized")
+        pcm, _ = server.recording("doomed")
+        assert pcm == b"".join(doomed.sent)
+        assert server.recording("beside-auto")[0] == b"".join(beside.sent)
+        assert "echo told to fail" in server.log.read_text()
+
+
+async def _drain(conn: websockets.ClientConnection) -> None:
+    """Read (and discard) what the server sends until it closes the stream."""
+    while True:
+        await conn.recv()
 
 
 async def test_disk_full_mid_call_is_logged_and_the_calls_go_on(tmp_path: Path) -> None:

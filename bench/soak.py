@@ -380,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['lateness_p99_ms']:.1f} ms")
     print(f"transcriber: {finals} finals in {files} transcripts; copies dropped per stage: "
           f"{final.drops or {}}")
+    if any(final.drops.values()):
+        print("note: a stage fell behind and dropped copies (counted, by design: taps and "
+              "the transcriber never delay live audio); fewer --streams to stay within it")
     if per_stream:
         print(f"memory: {statistics.median(per_stream):.0f} MB RSS per active stream "
               f"(median over samples; the transcriber's decoders dominate)")

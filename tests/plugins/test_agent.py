@@ -182,7 +182,7 @@ async def test_reply_on_partial_answers_before_the_final_and_keeps_its_words() -
 
 
 async def test_without_reply_on_partial_the_final_is_awaited() -> None:
-    processor = agent({"greeting": ""})
+    processor = agent({"greeting": "", "reply_on_partial": False})
     async with Loopback(processor, speed=SPEED) as call:
         await call.say(speech("s06.wav"), 16000, partial="what are your opening hours on",
                        text="what are your opening hours on saturday", transcript_delay=1.5)

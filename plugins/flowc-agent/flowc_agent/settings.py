@@ -137,7 +137,7 @@ SCHEMA: dict[str, Any] = {
                                "default": 1500, "description":
                                "After the caller stops, how long to wait for the "
                                "transcriber's final result."},
-        "reply_on_partial": {"type": "boolean", "default": False, "description":
+        "reply_on_partial": {"type": "boolean", "default": True, "description":
                              "At the end of speech, answer the transcriber's latest partial "
                              "result when it covers the speech (within partial_lag_ms) "
                              "instead of waiting for its final: faster, may miss a last "

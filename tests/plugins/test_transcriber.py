@@ -528,3 +528,20 @@ def test_pocketsphinx_runs_in_a_pooled_worker_process() -> None:
     assert pool.started == 2  # the worker was pooled and reused warm
     last.close()
     pool.close()
+
+
+def test_results_do_not_depend_on_how_audio_is_batched() -> None:
+    # A lane feeds whatever queued while the engine was busy: load must not change words.
+    pcm = conversation(["s02", "s06"], 8000)
+    outcomes = []
+    for sizes in ([160], [160 * 7, 160 * 31, 160, 160 * 3, 160 * 50]):
+        engine = SphinxEngine(with_defaults({}), 8000)
+        results, offset, index = [], 0, 0
+        while offset < len(pcm):
+            size = sizes[index % len(sizes)]
+            results += engine.feed(pcm[offset:offset + size])
+            offset, index = offset + size, index + 1
+        results += engine.finish()
+        engine.close()
+        outcomes.append([r for r in results if r.final])
+    assert outcomes[0] == outcomes[1] and len(outcomes[0]) == 2

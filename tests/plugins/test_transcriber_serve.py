@@ -2,8 +2,8 @@
 
 A flow with a ``transcriber`` pipeline is compiled from YAML and served by uvicorn on
 127.0.0.1; the simulator's Plivo stream client speaks the nine fixture sentences (piper
-voice, 1 s of real-time silence after each) as L16 16 kHz or μ-law 8 kHz, the telephone
-case. Results are read where a user reads them: the ``transcript`` observer hook and the
+voice, 1 s of silence after each; 37 s in real time) as L16 16 kHz or μ-law 8 kHz, the
+telephone case. Results are read where a user reads them: the ``transcript`` observer hook and the
 call's JSONL file. The four streams run at once on one server.
 """
 
@@ -120,12 +120,12 @@ def finals(collector: Collector, stream_id: str) -> list[dict[str, Any]]:
 async def call(url: str, content_type: str, speech: list[tuple[str, PCM]], call_id: str,
                collector: Collector) -> str:
     """Speak every sentence on one stream, hang up, wait until the server closed it."""
-    client = PlivoStreamClient(StreamSpec(url, content_type=content_type), call_id=call_id,
-                               fast=True)
+    # Real time, as a phone sends it: the engines must keep up with four calls at once.
+    client = PlivoStreamClient(StreamSpec(url, content_type=content_type), call_id=call_id)
     async with client:
         for _text, pcm in speech:
             await client.speak(pcm, 16000)
-            await asyncio.sleep(1.0)  # real-time silence: the VAD ends the utterance
+            await asyncio.sleep(1.0)  # silence: the VAD ends the utterance
         # Stay on the line until a final per sentence has come (a loaded machine decodes
         # slower than real time), then hang up.
         deadline = time.monotonic() + 120

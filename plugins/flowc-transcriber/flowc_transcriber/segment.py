@@ -90,10 +90,11 @@ class UtteranceSegmenter:
         self._utt_start = self._cursor = at
         return [UtteranceStart(self._ms(at))]
 
-    def _close(self, speech_end: int, *, forced: bool) -> list[SegmentEvent]:
-        events = self._audio(speech_end)
+    def _close(self, until: int, speech_end: int, *, forced: bool) -> list[SegmentEvent]:
+        """Close the utterance with its audio up to ``until``, speech up to ``speech_end``."""
+        events = self._audio(until)
         self.in_utterance = False
-        self._last_end = max(self._cursor, speech_end)
+        self._last_end = self._cursor
         return [*events, UtteranceEnd(self._ms(speech_end), forced=forced)]
 
     def feed(self, pcm: PCM) -> list[SegmentEvent]:
@@ -107,13 +108,17 @@ class UtteranceSegmenter:
                 start = max(position - self._preroll, self._last_end, self._buf_start)
                 events += self._open(start)
             elif vad.kind == "end" and self.in_utterance:
+                # The utterance's audio runs to where the VAD decided (trailing silence
+                # included), a point that does not depend on how the input was chunked.
                 decided = min(self._samples(vad.decided_ms), self._fed)
-                events += self._close(min(position + self._tail, decided), forced=False)
+                speech_end = min(position + self._tail, decided)
+                events += self._close(max(decided, self._cursor), speech_end, forced=False)
+        while self.in_utterance and self._fed - self._utt_start >= self._max:
+            split = self._utt_start + self._max
+            events += self._close(max(split, self._cursor), split, forced=True)
+            events += self._open(self._cursor)
         if self.in_utterance:
             events += self._audio(self._fed)
-            if self._fed - self._utt_start >= self._max:
-                events += self._close(self._fed, forced=True)
-                events += self._open(self._fed)
         self._trim()
         return events
 
@@ -121,7 +126,7 @@ class UtteranceSegmenter:
         """End of the track: close an open utterance."""
         if not self.in_utterance:
             return []
-        return self._close(self._fed, forced=True)
+        return self._close(self._fed, self._fed, forced=True)
 
     def _trim(self) -> None:
         keep_from = self._cursor if self.in_utterance else self._fed - self._keep

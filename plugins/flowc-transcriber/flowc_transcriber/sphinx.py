@@ -22,9 +22,11 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from flowc.runtime.codec import StreamResampler
+import numpy as np
+
 from flowc.runtime.frames import PCM
 from flowc_transcriber.engine import EngineError, EngineResult
+from flowc_transcriber.resample import Resampler
 from flowc_transcriber.segment import (
     SegmentEvent,
     UtteranceAudio,
@@ -111,7 +113,7 @@ class SphinxEngine:
         self._pool = pool
         self._decoder: Any = pool.acquire(options)
         self._decoder.set_cmn(self._cmninit)
-        self._resampler = StreamResampler(rate, DECODER_RATE)
+        self._resampler = Resampler(rate, DECODER_RATE)
         self._segmenter = UtteranceSegmenter(DECODER_RATE, **segmenter_options(settings))
         self._partials = bool(settings.get("partials", True))
         self._partial_every = int(settings.get("partial_interval_ms", 250))
@@ -120,6 +122,7 @@ class SphinxEngine:
         self._utt_ms = 0
         self._last_partial = ""
         self._last_partial_at = 0
+        self._rest: PCM = np.zeros(0, np.int16)
 
     def feed(self, pcm: PCM) -> list[EngineResult]:
         return self._handle(self._segmenter.feed(self._resampler.process(pcm)))
@@ -151,10 +154,15 @@ class SphinxEngine:
                 self._last_partial = ""
                 self._last_partial_at = 0
             elif isinstance(event, UtteranceAudio):
-                pcm = event.pcm
-                for offset in range(0, len(pcm), CHUNK):
+                # Exactly 20 ms per process_raw, whatever the batching upstream: the live
+                # cepstral mean then evolves the same way, so results do not depend on
+                # how far behind the lane was.
+                pcm = np.concatenate([self._rest, event.pcm])
+                whole = len(pcm) - len(pcm) % CHUNK
+                for offset in range(0, whole, CHUNK):
                     self._decoder.process_raw(pcm[offset : offset + CHUNK].tobytes(), False, False)
-                self._utt_ms += len(pcm) * 1000 // DECODER_RATE
+                self._rest = pcm[whole:]
+                self._utt_ms += len(event.pcm) * 1000 // DECODER_RATE
                 partial = self._partial()
                 if partial is not None:
                     results.append(partial)
@@ -176,6 +184,9 @@ class SphinxEngine:
         return EngineResult(text, False, self._utt_start, self._utt_start + self._utt_ms)
 
     def _final(self, end_ms: int) -> EngineResult | None:
+        if len(self._rest):
+            self._decoder.process_raw(self._rest.tobytes(), False, False)
+            self._rest = self._rest[:0]
         self._decoder.end_utt()
         self._in_utt = False
         hyp = self._decoder.hyp()

@@ -2,7 +2,7 @@
 
 A flow with a ``transcriber`` pipeline is compiled from YAML and served by uvicorn on
 127.0.0.1; the simulator's Plivo stream client speaks the nine fixture sentences (piper
-voice, 1 s of silence after each; 37 s in real time) as L16 16 kHz or μ-law 8 kHz, the
+voice, 1 s of silence after each; 37 s of audio) as L16 16 kHz or μ-law 8 kHz, the
 telephone case. Results are read where a user reads them: the ``transcript`` observer hook and the
 call's JSONL file. The four streams run at once on one server.
 """
@@ -119,8 +119,10 @@ def finals(collector: Collector, stream_id: str) -> list[dict[str, Any]]:
 async def call(url: str, content_type: str, speech: list[tuple[str, PCM]], call_id: str,
                collector: Collector) -> str:
     """Speak every sentence on one stream, hang up, wait until the server closed it."""
-    # Real time, as a phone sends it: the engines must keep up with four calls at once.
-    client = PlivoStreamClient(StreamSpec(url, content_type=content_type), call_id=call_id)
+    # Speech as fast as the socket takes it, pauses in real time (so the VAD's timing
+    # holds); the transcriber's 60 s lane buffer holds the whole call if decoding lags.
+    client = PlivoStreamClient(StreamSpec(url, content_type=content_type), call_id=call_id,
+                               fast=True)
     async with client:
         for _text, pcm in speech:
             await client.speak(pcm, 16000)

@@ -31,8 +31,9 @@ from flowc_transcriber.engine import KIND, EngineError, EngineFactory, Transcrib
 from flowc_transcriber.jsonl import TranscriptLog
 from flowc_transcriber.settings import with_defaults
 
-LANE_BUFFER = 1500
-"""Frames a lane may queue (30 s of 20 ms audio) before copies are dropped and counted."""
+LANE_BUFFER = 3000
+"""Frames a lane may queue (60 s of 20 ms audio) before copies are dropped and counted:
+a transcript that comes late beats a hole in it."""
 MAX_BATCH = 50
 """Most frames fed to an engine in one call (1 s), so results keep flowing."""
 

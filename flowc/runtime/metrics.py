@@ -7,7 +7,14 @@ not a dict lookup or a lock (everything runs on one event loop). Per process: wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+Labels = tuple[tuple[str, str], ...]
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+"""Histogram bucket bounds (seconds) for :meth:`Metrics.observe`."""
 
 
 @dataclass
@@ -20,6 +27,21 @@ class StageStats:
     """Time it spent on them (from receiving a frame to asking for the next)."""
     drops: int = 0
     """Copies a tap could not take because it was behind."""
+
+
+@dataclass
+class Histogram:
+    """Observations of one labelled series: cumulative buckets, sum and count."""
+
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    total: float = 0.0
+    count: int = 0
+
+    def add(self, seconds: float) -> None:
+        """Record one observation."""
+        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.total += seconds
+        self.count += 1
 
 
 @dataclass
@@ -39,6 +61,23 @@ class Metrics:
     def __post_init__(self) -> None:
         self.stages: dict[str, StageStats] = {}
         self.plugin_errors: dict[str, int] = {}
+        self.counters: dict[str, dict[Labels, float]] = {}
+        self.histograms: dict[str, dict[Labels, Histogram]] = {}
+
+    def inc(self, name: str, labels: Mapping[str, str] | None = None, amount: float = 1) -> None:
+        """Add to a plugin's counter ``name`` (Prometheus name, ending in ``_total``)."""
+        series = self.counters.setdefault(name, {})
+        key = tuple(sorted((labels or {}).items()))
+        series[key] = series.get(key, 0) + amount
+
+    def observe(self, name: str, seconds: float, labels: Mapping[str, str] | None = None) -> None:
+        """Record a duration in a plugin's histogram ``name`` (ending in ``_seconds``)."""
+        series = self.histograms.setdefault(name, {})
+        key = tuple(sorted((labels or {}).items()))
+        histogram = series.get(key)
+        if histogram is None:
+            histogram = series[key] = Histogram()
+        histogram.add(seconds)
 
     def stage(self, name: str) -> StageStats:
         """The record for processor ``name`` (created on first use)."""
@@ -86,10 +125,27 @@ class Metrics:
                [(_labels(processor=n), s.busy_seconds) for n, s in stages])
         metric("flowc_plugin_errors_total", "counter", "Plugin processor/hook failures.",
                [(_labels(plugin=p), c) for p, c in sorted(self.plugin_errors.items())])
+        for name, counter in sorted(self.counters.items()):
+            metric(name, "counter", "Reported by a plugin.",
+                   [(_labels(**dict(key)), value) for key, value in sorted(counter.items())])
+        for name, series in sorted(self.histograms.items()):
+            lines.append(f"# HELP {name} Reported by a plugin.")
+            lines.append(f"# TYPE {name} histogram")
+            for key, histogram in sorted(series.items()):
+                cumulative = 0
+                for bound, count in zip((*LATENCY_BUCKETS, "+Inf"), histogram.buckets,
+                                        strict=True):
+                    cumulative += count
+                    labels = _labels(**dict(key), le=str(bound))
+                    lines.append(f"{name}_bucket{labels} {cumulative}")
+                lines.append(f"{name}_sum{_labels(**dict(key))} {_number(histogram.total)}")
+                lines.append(f"{name}_count{_labels(**dict(key))} {histogram.count}")
         return "\n".join(lines) + "\n"
 
 
 def _labels(**labels: str) -> str:
+    if not labels:
+        return ""
     inner = ",".join(
         f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
         for key, value in labels.items()

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import uvicorn
@@ -143,6 +144,12 @@ def test_greeting_keys_and_end_through_the_server(urls: dict[str, str], content_
     assert sum(s.duration for s in client.heard) > 2.0
     assert any("voice-to-voice" in r.getMessage() and "dtmf" in r.getMessage()
                for r in caplog.records)
+    base = urls[content_type].split("/flows/")[0].replace("ws://", "http://")
+    flow = urls[content_type].split("/flows/")[1].split("/")[0]
+    exposition = httpx.get(f"{base}/metrics").text
+    count = f'flowc_agent_voice_to_voice_seconds_count{{flow="{flow}"}}'
+    assert any(line.startswith(count) and float(line.split()[-1]) >= 2
+               for line in exposition.splitlines()), exposition[-2000:]
 
 
 def test_barge_in_through_the_server(urls: dict[str, str]) -> None:

@@ -76,6 +76,7 @@ class AgentProcessor(Processor):
         self.tts: TtsEngine | None = tts
         self.rest: PlivoRest | None = None
         self._prefix = f"agent{next(_stream_ids)}"
+        self._clock0 = time.monotonic()
         self._emit: Emit | None = None
         self._tg: TaskGroup | None = None
         self.speech = CallerSpeech(self.settings["vad"])
@@ -315,15 +316,24 @@ class AgentProcessor(Processor):
                     self.history.sent(name, turn, sentence)
                     self._outstanding.add(name)
                     seconds = pcm.size / self.tts.rate
-                    self._play_end = max(self._play_end, time.monotonic()) + seconds
+                    starts = max(self._play_end, time.monotonic())
+                    self._play_end = starts + seconds
                     await self._emit(AudioOut(pcm, self.tts.rate))
                     if metrics is not None and metrics.first_audio is None:
                         metrics.first_audio = time.monotonic()
                         self._report_turn(metrics)
                     await self._emit(Checkpoint(name))
+                    # What the agent says, for observers (flowc call shows "agent says").
+                    await self._emit(Transcript(
+                        sentence, True, "outbound", self._ms(starts), self._ms(self._play_end),
+                        "agent"))
         if metrics is not None and metrics.first_audio is None:
             self._report_turn(metrics)
         return action
+
+    def _ms(self, monotonic: float) -> int:
+        """A ``time.monotonic()`` instant in ms since this stream's agent started."""
+        return round(1000 * (monotonic - self._clock0))
 
     async def _barge_in(self, decided: float) -> None:
         assert self._emit is not None

@@ -59,8 +59,9 @@ async def test_greeting_is_spoken_sentence_by_sentence_and_confirmed() -> None:
     async with Loopback(processor, speed=SPEED) as call:
         await call.wait_for("played", 2)
         await call.wait_quiet()
-    kinds = [k for k in call.kinds() if k in ("audio_out", "checkpoint")]
-    assert kinds == ["audio_out", "checkpoint", "audio_out", "checkpoint"]
+    kinds = [k for k in call.kinds() if k in ("audio_out", "checkpoint", "said")]
+    assert kinds == ["audio_out", "checkpoint", "said"] * 2
+    assert [e.detail for e in call.events if e.kind == "said"] == ["Hello.", "How can I help?"]
     assert heard(processor) == [("assistant", "Hello. How can I help?")]
     assert sum(len(p) for p in call.heard) > 0.8 * 8000
 

@@ -225,6 +225,8 @@ class Loopback:
             self._tg.start_soon(self.send, Cleared())
         elif isinstance(frame, SendDtmf):
             self._log("dtmf", frame.digits)
+        elif isinstance(frame, Transcript) and frame.engine == "agent":
+            self._log("said", frame.text)
         elif isinstance(frame, EndStream):
             self.ended_reason = frame.reason
             self._log("end", frame.reason)

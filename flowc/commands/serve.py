@@ -49,9 +49,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="with a token, do not check stream handshake signatures")
     parser.add_argument("--drain-timeout", type=float, default=30.0, metavar="S",
                         help="seconds active streams may run after SIGTERM (default 30)")
-    parser.add_argument("--failure-policy", choices=("bypass", "end", "auto"), default="bypass",
-                        help="a processor that raises is bypassed (default), ends its stream, "
-                             "or (auto) ends it only if it plays audio")
+    parser.add_argument("--failure-policy", choices=("bypass", "end", "auto"), default="auto",
+                        help="a processor that raises ends its stream if it plays audio "
+                             "(auto, the default), always (end), or is bypassed (bypass)")
     parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
     # limits (flowc/runtime/limits.py); 0 disables one
     parser.add_argument("--max-streams", type=int, default=1000, metavar="N",

@@ -11,10 +11,10 @@ Failure policy (``ServeSettings.failure_policy``), for an exception from a proce
 factory, ``start``, ``run`` or ``process``: it is logged with the plugin's name and counted
 (``flowc_plugin_errors_total``), and then
 
-* ``bypass`` (default): the stage is taken out of the path; its later frames pass around
+* ``bypass``: the stage is taken out of the path; its later frames pass around
   it unchanged (a failed tap just stops getting copies);
 * ``end``: the stream is ended (``EndStream``), and the other processors close normally;
-* ``auto``: ``end`` for a processor that plays audio (an agent that fails would otherwise
+* ``auto`` (default): ``end`` for a processor that plays audio (an agent that fails would otherwise
   leave the caller in silence; ending the stream lets Plivo run the next verb of the XML
   with ``keepCallAlive``), ``bypass`` for the others.
 
@@ -116,7 +116,7 @@ class Pipeline:
         sink: Callable[[Frame], None],
         metrics: Metrics,
         notify: Callable[[str, Mapping[str, Any]], None],
-        failure_policy: str = "bypass",
+        failure_policy: str = "auto",
         stage_buffer: int = 64,
         tap_buffer: int = 256,
     ) -> None:

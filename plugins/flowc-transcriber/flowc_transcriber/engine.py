@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from flowc.runtime.frames import PCM
+if TYPE_CHECKING:  # the plugin module must import without numpy (flowc build loads it)
+    from flowc.runtime.frames import PCM
 
 KIND = "transcriber"
 """The ``EngineSpec.kind`` the transcriber looks engines up under."""

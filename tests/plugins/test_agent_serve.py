@@ -8,18 +8,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
-import threading
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from flowc_agent import plugin as agent_plugin
 
 from flowc.compile import compile_text
@@ -74,28 +72,8 @@ def speech(name: str) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), np.int16)
 
 
-@contextlib.contextmanager
-def serve(app: Any) -> Iterator[int]:
-    """uvicorn on a free port of 127.0.0.1 in a background thread."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.01)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
-def urls() -> Iterator[dict[str, str]]:
+def urls(serve_app: Callable[[Any], AbstractContextManager[int]]) -> Iterator[dict[str, str]]:
     plugins: list[Any] = [agent_plugin]
     with contextlib.suppress(ImportError):
         from flowc_transcriber import plugin as transcriber_plugin
@@ -114,7 +92,7 @@ def urls() -> Iterator[dict[str, str]]:
         flows.append(result.flow)
         paths["transcribed" if transcriber else content_type] = result.flow.streams["agent"].path
     app = create_app(flows, host=host, settings=ServeSettings())
-    with serve(app) as port:
+    with serve_app(app) as port:
         yield {ct: f"ws://127.0.0.1:{port}{path}" for ct, path in paths.items()}
 
 

@@ -10,19 +10,16 @@ call's JSONL file. The four streams run at once on one server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
-import threading
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 from flowc_transcriber import plugin as transcriber_plugin
 from flowc_transcriber.wer import word_error_rate
 
@@ -92,26 +89,6 @@ documents:
 """
 
 
-@contextlib.contextmanager
-def serve(app: Any) -> Iterator[int]:
-    """uvicorn on a free port of 127.0.0.1 in a background thread."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.01)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 def finals(collector: Collector, stream_id: str) -> list[dict[str, Any]]:
     return [r for r in collector.results.get(stream_id, []) if r["final"]]
 
@@ -142,7 +119,9 @@ async def call(url: str, content_type: str, speech: list[tuple[str, PCM]], call_
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Any]:
+def served(tmp_path_factory: pytest.TempPathFactory,
+           serve_app: Callable[[Any], AbstractContextManager[int]],
+           ) -> dict[tuple[str, str], Any]:
     directory = tmp_path_factory.mktemp("transcripts")
     collector = Collector()
     host: PluginHost = load_plugins([transcriber_plugin, collector], entry_points_enabled=False)
@@ -162,7 +141,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], An
                  for i, (case, path) in enumerate(urls.items())]
         return list(await asyncio.gather(*tasks))
 
-    with serve(app) as port:
+    with serve_app(app) as port:
         stream_ids = asyncio.run(all_calls(port))
     reference = " ".join(text for text, _ in speech)
     return {case: {"results": collector.results.get(sid, []), "reference": reference,

@@ -15,31 +15,11 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
-
 import flowc
 from flowc.plugins import ProcessorSpec
-from flowc.runtime.frames import (
-    AudioIn,
-    AudioOut,
-    AudioSent,
-    Checkpoint,
-    ClearAudio,
-    Cleared,
-    Dtmf,
-    EndStream,
-    Frame,
-    Played,
-    SendDtmf,
-    Transcript,
-)
-from flowc.runtime.processor import Emit, Processor, StreamContext
 
 EVENTS: list[tuple[str, dict[str, Any]]] = []
 """Every observer hook call in this process: (hook name, arguments)."""
-
-TONE_RATE = 24_000
-
 
 def _journal(path: str | None, record: Mapping[str, Any]) -> None:
     if path:
@@ -47,78 +27,22 @@ def _journal(path: str | None, record: Mapping[str, Any]) -> None:
             handle.write(json.dumps(record, default=str) + "\n")
 
 
-class Echo(Processor):
-    """Echo the caller; keys drive the outbound control messages (see module doc)."""
+def _echo(settings: Mapping[str, Any], context: Any) -> Any:
+    from flowc_testplugin.processors import Echo  # numpy only when a stream starts
 
-    def __init__(self, settings: Mapping[str, Any], context: StreamContext) -> None:
-        super().__init__(settings, context)
-        self.journal = settings.get("journal")
-        self.checkpoints = 0
-
-    def _log(self, event: str, **data: Any) -> None:
-        _journal(self.journal, {"event": event, "processor": "echo",
-                                "stream_id": self.context.stream_id, **data})
-
-    async def start(self) -> None:
-        self._log("start", content_type=self.context.content_type,
-                  extra_headers=dict(self.context.extra_headers),
-                  params=dict(self.context.params))
-
-    async def process(self, frame: Frame, emit: Emit) -> None:
-        if isinstance(frame, AudioIn) and frame.track == "inbound":
-            await emit(AudioOut(frame.pcm, frame.rate))
-        elif isinstance(frame, Dtmf):
-            await self._key(frame.digit, emit)
-        elif isinstance(frame, Played):
-            self._log("played", name=frame.name)
-        elif isinstance(frame, Cleared):
-            self._log("cleared")
-        await emit(frame)
-
-    async def _key(self, digit: str, emit: Emit) -> None:
-        self._log("dtmf", digit=digit)
-        if digit == "1":
-            self.checkpoints += 1
-            await emit(Checkpoint(f"cp-{self.checkpoints}"))
-        elif digit == "2":
-            await emit(ClearAudio())
-        elif digit == "3":
-            await emit(SendDtmf("12#"))
-        elif digit == "4":
-            await emit(EndStream("caller pressed 4"))
-        elif digit == "5":
-            await emit(Transcript("five", True, "inbound", 0, 20, "testplugin"))
-        elif digit == "6":
-            ms = int(self.settings.get("tone_ms", 1000))
-            t = np.arange(TONE_RATE * ms // 1000) / TONE_RATE
-            tone = (8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-            for start in range(0, len(tone), TONE_RATE // 100):  # 10 ms pieces
-                await emit(AudioOut(tone[start:start + TONE_RATE // 100], TONE_RATE))
-        elif digit == "0":
-            raise RuntimeError("echo told to fail")
-
-    async def close(self) -> None:
-        self._log("close")
+    return Echo(settings, context)
 
 
-class Counter(Processor):
-    """A tap: counts frames by type (AudioSent included)."""
+def _counter(settings: Mapping[str, Any], context: Any) -> Any:
+    from flowc_testplugin.processors import Counter
 
-    def __init__(self, settings: Mapping[str, Any], context: StreamContext) -> None:
-        super().__init__(settings, context)
-        self.counts: dict[str, int] = {}
-        self.sent_samples = 0
+    return Counter(settings, context)
 
-    async def process(self, frame: Frame, emit: Emit) -> None:
-        name = type(frame).__name__
-        self.counts[name] = self.counts.get(name, 0) + 1
-        if isinstance(frame, AudioSent):
-            self.sent_samples += len(frame.pcm)
 
-    async def close(self) -> None:
-        _journal(self.settings.get("journal"), {
-            "event": "close", "processor": "counter", "stream_id": self.context.stream_id,
-            "counts": self.counts, "sent_samples": self.sent_samples})
+def _passthrough(settings: Mapping[str, Any], context: Any) -> Any:
+    from flowc.runtime.processor import Processor
+
+    return Processor(settings, context)
 
 
 _SCHEMA = {
@@ -130,12 +54,12 @@ _SCHEMA = {
 
 @flowc.hookimpl
 def register_processors(register: Callable[[ProcessorSpec], None]) -> None:
-    register(ProcessorSpec(name="echo", factory=Echo, settings_schema=_SCHEMA,
+    register(ProcessorSpec(name="echo", factory=_echo, settings_schema=_SCHEMA,
                            description="Echo the caller; keys drive control messages.",
                            plays_audio=True))
-    register(ProcessorSpec(name="counter", factory=Counter, settings_schema=_SCHEMA,
+    register(ProcessorSpec(name="counter", factory=_counter, settings_schema=_SCHEMA,
                            description="Count frames by type.", kind="tap"))
-    register(ProcessorSpec(name="passthrough", factory=Processor,
+    register(ProcessorSpec(name="passthrough", factory=_passthrough,
                            description="Pass every frame on unchanged (benchmarks)."))
 
 

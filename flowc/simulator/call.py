@@ -112,7 +112,6 @@ class CallSimulator:
         self.errors: list[str] = []
         self.greeting_heard = ""
         """The agent's first words (before the caller's first turn), transcribed."""
-        self._seen_results: set[tuple[Any, ...]] = set()
         self.ended_by = "end of document"
         self.on_stream_event = on_stream_event
         self._http: PlivoHttp | None = None
@@ -725,11 +724,6 @@ class CallSimulator:
             self._stopped_seen += 1
         self._observer_event.set()
         if item.hook == "transcript":
-            key = tuple(item.data.get(k) for k in ("track", "start_ms", "end_ms", "text",
-                                                    "final"))
-            if key in self._seen_results:  # the same result reported by two stages
-                return
-            self._seen_results.add(key)
             text = str(item.data.get("text", "")).strip()
             final = bool(item.data.get("final"))
             track = item.data.get("track", "inbound")

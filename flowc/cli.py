@@ -63,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(module.run(args))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug must still end with a message and status 2, no traceback
+        logging.getLogger("flowc").debug("internal error", exc_info=True)
+        print(f"flowc {known.command}: internal error: {type(exc).__name__}: {exc} "
+              "(please report this; -vv shows the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

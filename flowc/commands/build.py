@@ -36,16 +36,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the command; an unexpected failure is reported, never a traceback."""
-    try:
-        return _run(args)
-    except Exception as exc:  # a bug must still end with a diagnostic and status 2
-        print(f"flowc build: internal error: {type(exc).__name__}: {exc} (please report this)",
-              file=sys.stderr)
-        return 2
-
-
-def _run(args: argparse.Namespace) -> int:
     """Compile, render, write."""
     from flowc.compile import compile_file, compile_text
     from flowc.compile.diagnostics import Diagnostic, did_you_mean

@@ -72,8 +72,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="scenario file: turns with expectations; exit 1 if one fails")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--listen", metavar="ENGINE", default=None,
-                        help="transcriber engine that transcribes the agent's replies after "
-                             "the call (default: whisper if installed)")
+                        help="transcribe the agent's replies after the call with this "
+                             "transcriber engine (by default only when the agent does not "
+                             "report what it says; then whisper if installed)")
     parser.add_argument("--no-listen", action="store_true",
                         help="do not transcribe the agent's replies after the call")
     parser.add_argument("--auth-token", metavar="TOKEN", default=os.environ.get("PLIVO_AUTH_TOKEN"),
@@ -165,7 +166,8 @@ def _run(args: argparse.Namespace) -> int:
             call.observing = True
         asyncio.run(call.run())
 
-    if not args.no_listen:
+    reported = bool(call.greeting_said) or any(r.agent_text for r in call.results)
+    if not args.no_listen and (args.listen or not reported):
         _listen(call, host, args.listen, quiet=args.json)
     extra: dict[str, Any] = {}
     checks = []

@@ -111,6 +111,8 @@ class CallSimulator:
         self.observed: list[tuple[float, Observed]] = []
         self.errors: list[str] = []
         self.greeting_heard = ""
+        self.greeting_said: list[str] = []
+        """What the agent reported saying before the caller's first turn."""
         """The agent's first words (before the caller's first turn), transcribed."""
         self.ended_by = "end of document"
         self.on_stream_event = on_stream_event
@@ -739,6 +741,8 @@ class CallSimulator:
             target = self._turn_at(now)
             if target is not None:
                 (target.transcripts if track == "inbound" else target.agent_text).append(text)
+            elif track != "inbound" and item.data.get("engine") == "agent":
+                self.greeting_said.append(text)
         elif item.hook in ("agent_reply", "agent_said"):
             text = str(item.data.get("text", "")).strip()
             self.timeline.add("agent", f"agent says: {text}", said=text)

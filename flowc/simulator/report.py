@@ -115,6 +115,7 @@ def to_json(call: CallSimulator, extra: dict[str, Any] | None = None) -> dict[st
             }
             for run in call.streams
         ],
+        "greeting_said": " ".join(call.greeting_said),
         "greeting_heard": call.greeting_heard,
         "server_events": [
             {"t": round(t, 3), "hook": o.hook,
@@ -163,6 +164,8 @@ def render_summary(data: dict[str, Any]) -> str:
     """The closing summary as text."""
     s = data["summary"]
     lines = ["", "summary"]
+    if data.get("greeting_said"):
+        lines.append(f"  greeting         agent: {_short(data['greeting_said'])}")
     if data.get("greeting_heard"):
         lines.append(f"  greeting         agent (heard): {_short(data['greeting_heard'])}")
     lines.append(f"  turns            {s['turns']}")

@@ -140,11 +140,14 @@ expect:
   ended_by: caller hung up
 """)
     out = tmp_path / "call.wav"
-    status, report = run_call(capsys, "--script", str(script), "--record-out", str(out))
+    status, report = run_call(capsys, "--script", str(script), "--record-out", str(out),
+                              "--listen", "whisper")
     assert report["scenario"]["ok"], report["scenario"]["checks"]
     assert status == 0
     (turn,) = report["turns"]
-    assert turn["agent_heard"]  # transcribed after the call
+    assert turn["agent_text"]  # reported by the agent as it spoke
+    assert report["greeting_said"]
+    assert turn["agent_heard"]  # transcribed after the call (asked for with --listen)
     with wave.open(str(out)) as wav:
         assert wav.getnchannels() == 2 and wav.getframerate() == 16000
         assert wav.getnframes() / 16000 > 3

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "MAX_SEQUENCE",
     "Cleared",
     "DtmfEvent",
     "Media",
@@ -92,6 +93,9 @@ class Unknown:
 
 Event = Start | Media | DtmfEvent | Played | Cleared | Stop | Unknown
 
+MAX_SEQUENCE = 2**53 - 1
+"""Largest ``sequenceNumber`` accepted (JSON's safe integers); beyond it is malformed."""
+
 _TRACKS = ("inbound", "outbound")
 _DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
 _HEADER_SPLIT = re.compile(r"[;,]")
@@ -163,6 +167,8 @@ def parse(raw: str | bytes) -> Event:
     seq_value = message.get("sequenceNumber")
     sequence = seq_value if type(seq_value) is int or seq_value is None else _int(
         seq_value, "sequenceNumber")
+    if sequence is not None and not 0 <= sequence <= MAX_SEQUENCE:
+        raise ProtocolError(f"sequenceNumber out of range: {sequence}")
     if event == "media":  # the hot path: about 50 a second per track and stream
         media = message.get("media")
         if type(media) is not dict:

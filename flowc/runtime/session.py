@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("flowc.session")
 
 _MAX_LOGGED_MALFORMED = 5
+MAX_SEQUENCE_JUMP = 10**6
+"""A ``sequenceNumber`` further than this past the last one is malformed (dropped), not a gap:
+one such message would otherwise inflate the gap count and blind gap detection for the rest
+of the stream (10**6 messages is hours of audio)."""
 
 
 class Session:
@@ -103,7 +107,8 @@ class Session:
             except protocol.ProtocolError as exc:
                 self._malformed(str(exc))
                 continue
-            self._track_sequence(event.sequence)
+            if not self._track_sequence(event.sequence):
+                continue
             if isinstance(event, protocol.Start):
                 return event
             if isinstance(event, protocol.Stop):
@@ -241,8 +246,8 @@ class Session:
             except protocol.ProtocolError as exc:
                 self._malformed(str(exc))
                 continue
-            if event.sequence is not None:
-                self._track_sequence(event.sequence)
+            if event.sequence is not None and not self._track_sequence(event.sequence):
+                continue
             frame: Frame
             if type(event) is media_type:
                 try:
@@ -283,19 +288,24 @@ class Session:
                 continue
             await head(frame)
 
-    def _track_sequence(self, sequence: int | None) -> None:
+    def _track_sequence(self, sequence: int | None) -> bool:
+        """Count gaps and reorderings; ``False`` (logged as malformed) for a wild jump."""
         if sequence is None:
-            return
+            return True
         last = self._last_seq
         if last is not None:
             if sequence > last + 1:
                 missing = sequence - last - 1
+                if missing > MAX_SEQUENCE_JUMP:
+                    self._malformed(f"sequenceNumber {sequence} jumps {missing} past {last}")
+                    return False
                 self.sequence_gaps += missing
                 self.runtime.metrics.sequence_gaps += missing
             elif sequence <= last:
                 self.out_of_order += 1
-                return
+                return True
         self._last_seq = sequence
+        return True
 
     def _malformed(self, why: str) -> None:
         self.malformed += 1

@@ -71,6 +71,12 @@ def test_dtmf_played_cleared_stop_unknown() -> None:
     '{"event":"media","media":{"payload":"AAAA","chunk":"x"}}',
     '{"event":"media","media":{"payload":"AAAA","chunk":true}}',
     '{"event":"media","sequenceNumber":[1],"media":{"payload":"AAAA"}}',
+    '{"event":"media","sequenceNumber":-1,"media":{"payload":"AAAA"}}',
+    '{"event":"media","sequenceNumber":10000000000000000000000000000000000000000,'
+    '"media":{"payload":"AAAA"}}',
+    '{"event":"media","sequenceNumber":"10000000000000000000000000000000000000000",'
+    '"media":{"payload":"AAAA"}}',
+    '{"event":"media","sequenceNumber":1.5,"media":{"payload":"AAAA"}}',
     '{"event":"start","start":{"tracks":"inbound"}}',
     '{"event":"start","start":{"mediaFormat":{"sampleRate":"fast"}}}',
     '{"event":"start","start":[]}',

@@ -262,6 +262,30 @@ async def test_sequence_and_chunk_gaps_are_counted(live: Live) -> None:
     assert stats["last_timestamp_ms"] == {"inbound": 1705312200000 + 60}
 
 
+async def test_a_wild_sequence_number_is_malformed_and_gap_detection_goes_on(
+        live: Live) -> None:
+    sid = "wildseq"
+    chunk = codec.encode(samples(320, 8), "audio/x-l16")
+    async with plivo_stream(f"{live.ws}/flows/f2/streams/agent", sid) as plivo:
+        await plivo.start()
+        await plivo.media(chunk)
+        resume = plivo.seq
+        await plivo.send(json.dumps({"event": "media", "sequenceNumber": 10**40, "media": {
+            "track": "inbound", "chunk": 3,
+            "payload": base64.b64encode(chunk).decode()}}))  # out of range: dropped
+        plivo.seq = resume + 5_000_000    # a jump of millions: dropped
+        await plivo.media(chunk)
+        plivo.seq = resume + 1            # one message lost
+        await plivo.media(chunk)
+        await plivo.receive()
+        await plivo.receive()
+    stats = (await eventually(lambda: events("stream_stopped", sid)))[0]["statistics"]
+    assert stats["malformed"] == 2
+    assert stats["frames_in"] == 2
+    assert stats["sequence_gaps"] == 1
+    assert stats["out_of_order"] == 0
+
+
 async def test_both_tracks_reach_the_pipeline_but_only_the_caller_is_echoed(live: Live) -> None:
     sid = "tracks"
     chunk = codec.encode(samples(160, 9), "audio/x-mulaw")

@@ -177,11 +177,21 @@ def run(args: argparse.Namespace) -> int:
                  flow.answer.path if "answer" in flow.documents else "")
     uvicorn_level = "info" if args.verbose else "warning"
     if args.workers > 1:
+        import shutil
+        import tempfile
+
+        # the answer request and its stream may reach different workers: share the
+        # calls' parameters through a directory that lives as long as the server
+        shared = tempfile.mkdtemp(prefix="flowc-calls-")
+        config["settings"]["call_params_dir"] = shared
         os.environ[ENV_CONFIG] = json.dumps(config)
-        return server.run("flowc.commands.serve:worker_app", host=bind, port=args.port,
-                          workers=args.workers, log_level=uvicorn_level,
-                          access_log=args.access_log,
-                          ws_max_size=settings.max_message_bytes)
+        try:
+            return server.run("flowc.commands.serve:worker_app", host=bind, port=args.port,
+                              workers=args.workers, log_level=uvicorn_level,
+                              access_log=args.access_log,
+                              ws_max_size=settings.max_message_bytes)
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
     factory = server.drainable(lambda: create_app(flows, host=host, settings=settings),
                                settings.drain_timeout)
     return server.run(factory, host=bind, port=args.port, log_level=uvicorn_level,

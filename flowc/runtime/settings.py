@@ -41,6 +41,9 @@ class ServeSettings:
     ``auto`` (end when it plays audio, else bypass); see :mod:`flowc.runtime.pipeline`."""
     worker_threads: int = 4
     """Threads for ``ctx.run_sync`` (CPU-heavy processor work), shared by all streams."""
+    call_params_dir: str | None = None
+    """Directory where worker processes share each call's answer parameters (``--workers``
+    sets one up); ``None`` keeps them in this process only."""
     # Limits (enforced by flowc/runtime/limits.py; 0 disables a limit).
     max_message_bytes: int = 65536
     """Largest inbound WebSocket message; a bigger one closes the stream (1009)."""

@@ -4,7 +4,6 @@ thread limiter, live sessions and the drain switch."""
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -12,6 +11,7 @@ import anyio
 
 from flowc.model import CompiledFlow
 from flowc.plugins import PluginHost
+from flowc.runtime.callparams import CallParams
 from flowc.runtime.metrics import Metrics
 from flowc.runtime.observers import Observers
 from flowc.runtime.settings import ServeSettings
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flowc.serve")
 
-_CALL_PARAMS_KEPT = 10_000
 
 
 class Runtime:
@@ -38,23 +37,17 @@ class Runtime:
         self.sessions: set[Session] = set()
         self.draining = False
         self._idle: anyio.Event | None = None
-        self._params: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self.calls = CallParams(settings.call_params_dir)
 
     # ------------------------------------------------------------ call parameters
 
     def remember_call(self, params: Mapping[str, str]) -> None:
         """Keep the answer request's parameters so the call's stream sees them."""
-        call_id = params.get("CallUUID")
-        if not call_id:
-            return
-        self._params[call_id] = dict(params)
-        self._params.move_to_end(call_id)
-        while len(self._params) > _CALL_PARAMS_KEPT:
-            self._params.popitem(last=False)
+        self.calls.remember(params)
 
     def call_params(self, call_id: str) -> dict[str, str]:
-        """Parameters remembered for ``call_id`` (empty if another worker answered)."""
-        return dict(self._params.get(call_id, {}))
+        """Parameters remembered for ``call_id`` (by any worker sharing the directory)."""
+        return self.calls.get(call_id)
 
     # ------------------------------------------------------------------- sessions
 

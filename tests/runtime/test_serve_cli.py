@@ -167,6 +167,35 @@ def test_workers_serve_one_port_and_stop_cleanly(
         assert proc.wait(timeout=30) == 0
 
 
+def test_workers_share_each_calls_parameters_with_its_stream(
+        tmp_path: Path, flow_file: tuple[Path, Path]) -> None:
+    """The answer request and the stream of a call may reach different workers; the
+    stream's processors and hooks still get the call's From/To."""
+    path, _ = flow_file
+    hooks = tmp_path / "hooks.jsonl"
+    calls = [f"call-{i}" for i in range(8)]
+    with serve(tmp_path, str(path), "--workers", "2",
+               env={"FLOWC_TESTPLUGIN_JOURNAL": str(hooks)}) as (proc, port):
+        for i, call_id in enumerate(calls):
+            httpx.post(f"http://127.0.0.1:{port}/flows/echo/answer",
+                       data={"CallUUID": call_id, "From": f"1415555010{i}", "To": "1800"})
+        for call_id in calls:
+            with websockets.sync.client.connect(
+                    f"ws://127.0.0.1:{port}/flows/echo/streams/agent") as conn:
+                conn.send(json.dumps({"event": "start", "start": {
+                    "streamId": f"s-{call_id}", "callId": call_id}}))
+                conn.send(json.dumps({"event": "media", "media": {
+                    "track": "inbound", "chunk": 1, "timestamp": "0",
+                    "payload": __import__("base64").b64encode(CHUNK).decode()}}))
+                assert json.loads(conn.recv(timeout=10))["event"] == "playAudio"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    started = {r["stream"]["call_id"]: r["stream"]["params"] for r in read_journal(hooks)
+               if r["event"] == "hook:stream_started"}
+    assert {c: p.get("From") for c, p in started.items()} == {
+        c: f"1415555010{i}" for i, c in enumerate(calls)}
+
+
 def test_without_a_token_serve_refuses_a_public_interface(flow_file: tuple[Path, Path]) -> None:
     environ = {k: v for k, v in os.environ.items() if k != "PLIVO_AUTH_TOKEN"}
     result = subprocess.run([sys.executable, "-m", "flowc", "serve", str(flow_file[0]),

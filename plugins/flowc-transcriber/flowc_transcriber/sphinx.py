@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from flowc.runtime.codec import StreamResampler
 from flowc.runtime.frames import PCM
 from flowc_transcriber.engine import EngineError, EngineResult
-from flowc_transcriber.resample import Resampler
 from flowc_transcriber.segment import (
     SegmentEvent,
     UtteranceAudio,
@@ -113,7 +113,7 @@ class SphinxEngine:
         self._pool = pool
         self._decoder: Any = pool.acquire(options)
         self._decoder.set_cmn(self._cmninit)
-        self._resampler = Resampler(rate, DECODER_RATE)
+        self._resampler = StreamResampler(rate, DECODER_RATE)
         self._segmenter = UtteranceSegmenter(DECODER_RATE, **segmenter_options(settings))
         self._partials = bool(settings.get("partials", True))
         self._partial_every = int(settings.get("partial_interval_ms", 250))

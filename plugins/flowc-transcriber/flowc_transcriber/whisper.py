@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from flowc.runtime.codec import StreamResampler
 from flowc.runtime.frames import PCM
 from flowc_transcriber.engine import EngineError, EngineResult
-from flowc_transcriber.resample import Resampler
 from flowc_transcriber.segment import (
     SegmentEvent,
     UtteranceAudio,
@@ -102,7 +102,7 @@ class WhisperEngine:
         self._model = load_model(resolve_model_dir(settings),
                                  str(options.get("compute_type", "int8")),
                                  int(options.get("cpu_threads", 2)))
-        self._resampler = Resampler(rate, MODEL_RATE)
+        self._resampler = StreamResampler(rate, MODEL_RATE)
         self._segmenter = UtteranceSegmenter(MODEL_RATE, **segmenter_options(settings))
         every = int(options.get("partial_interval_ms", 0))
         self._partial_every = every * MODEL_RATE // 1000 if settings.get("partials") else 0

@@ -36,6 +36,11 @@ import anyio
 from anyio.abc import ObjectReceiveStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+try:  # private in anyio 4: see _wait_receive
+    from anyio.streams.memory import _MemoryObjectItemReceiver as _ItemReceiver
+except ImportError:  # pragma: no cover
+    _ItemReceiver = None  # type: ignore[assignment,misc]
+
 from flowc.plugins import ProcessorSpec
 from flowc.runtime.frames import AudioSent, EndStream, Frame, Transcript
 from flowc.runtime.metrics import Metrics, StageStats
@@ -44,6 +49,38 @@ from flowc.runtime.processor import Processor, StreamContext
 log = logging.getLogger("flowc.pipeline")
 
 Emit = Callable[[Frame], Awaitable[None]]
+
+
+async def _wait_receive(source: MemoryObjectReceiveStream[Frame]) -> Frame:
+    """``source.receive()`` for an empty stream, without its leading ``checkpoint()``.
+
+    anyio's ``receive`` yields to the loop once before it even looks at the buffer: one
+    scheduler round trip per frame for a stage that keeps up. The caller has just seen the
+    buffer empty, so this goes straight to the wait (the same steps as anyio's slow path,
+    on its memory-stream state; any other anyio falls back to ``receive``)."""
+    state = getattr(source, "_state", None)
+    waiting = getattr(state, "waiting_receivers", None)
+    if _ItemReceiver is None or waiting is None or source._closed:
+        return await source.receive()
+    event = anyio.Event()
+    receiver: Any = _ItemReceiver()
+    if source._waiters is None:
+        source._waiters = set()
+    waiters = source._waiters
+    waiters.add(event)
+    waiting[event] = receiver
+    try:
+        await event.wait()
+    finally:
+        waiting.pop(event, None)
+        waiters.discard(event)
+    try:
+        item: Frame = receiver.item
+    except AttributeError:
+        if source._closed:
+            raise anyio.ClosedResourceError from None
+        raise anyio.EndOfStream from None
+    return item
 
 
 class _Inbox(ObjectReceiveStream[Frame]):
@@ -66,7 +103,7 @@ class _Inbox(ObjectReceiveStream[Frame]):
         try:
             frame = self._source.receive_nowait()  # no scheduler round trip when queued
         except anyio.WouldBlock:
-            frame = await self._source.receive()
+            frame = await _wait_receive(self._source)
         self._since = time.perf_counter()
         self._stats.frames += 1
         return frame

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 
 from flowc.model import CompiledFlow, StreamRoute
 from flowc.runtime import codec, limits, protocol
@@ -86,10 +86,15 @@ class Session:
             runtime.session_ended(self)
 
     async def _receive_text(self) -> str | None:
-        """The next text message; ``None`` once the peer is gone. Binary is dropped."""
+        """The next text message; ``None`` once the peer is gone. Binary is dropped.
+
+        Reads the raw ASGI ``receive`` (Starlette's wrapper only checks states the session
+        already guarantees), marking the socket disconnected as Starlette would."""
+        receive = self.websocket._receive
         while True:
-            message = await self.websocket.receive()
+            message = await receive()
             if message["type"] == "websocket.disconnect":
+                self.websocket.client_state = WebSocketState.DISCONNECTED
                 return None
             text = message.get("text")
             if text is not None:
@@ -237,10 +242,17 @@ class Session:
         encoding, rate = self._encoding, self._rate
         parse = protocol.parse
         media_type = protocol.Media
+        websocket = self.websocket
+        receive = websocket._receive  # raw ASGI receive: see _receive_text
         while True:
-            text = await self._receive_text()
+            message = await receive()
+            text = message.get("text")
             if text is None:
-                return "socket closed"
+                if message["type"] == "websocket.disconnect":
+                    websocket.client_state = WebSocketState.DISCONNECTED
+                    return "socket closed"
+                self._malformed("binary frame")
+                continue
             try:
                 event = parse(text)
             except protocol.ProtocolError as exc:

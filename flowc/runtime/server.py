@@ -29,6 +29,17 @@ log = logging.getLogger("flowc.serve")
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+
+WEBSOCKET_OPTIONS: dict[str, Any] = {
+    # websockets' sans-I/O protocol: in bench/streams.py p99 delay fell from ~250-400 ms
+    # to ~80-100 ms at saturation against the legacy "websockets" implementation
+    "ws": "websockets-sansio",
+    # media is base64 audio: per-message deflate costs CPU and saves little
+    "ws_per_message_deflate": False,
+}
+"""uvicorn's WebSocket settings for flowc (tests start their servers with them too)."""
+
+
 def drainable(factory: Callable[[], Starlette], drain_timeout: float) -> Callable[[], Starlette]:
     """Wrap an app factory so the server process drains on SIGTERM (see the module doc)."""
 
@@ -119,11 +130,8 @@ def run(
         server_header=False,
         lifespan="off",
         timeout_graceful_shutdown=5,
-        # websockets' sans-I/O protocol: in bench/streams.py p99 delay fell from ~250-400 ms
-        # to ~80-100 ms at saturation against the legacy "websockets" implementation
-        ws="websockets-sansio",
         ws_max_size=ws_max_size,  # limits: ServeSettings.max_message_bytes
-        ws_per_message_deflate=False,  # media is base64 audio: deflate costs CPU, saves little
+        **WEBSOCKET_OPTIONS,
     )
     if workers > 1:
         if not isinstance(app, str):

@@ -35,6 +35,7 @@ from flowc.runtime import limits
 from flowc.runtime.app import create_app
 from flowc.runtime.frames import AudioIn, Frame
 from flowc.runtime.processor import Emit, Processor, StreamContext
+from flowc.runtime.server import WEBSOCKET_OPTIONS
 from flowc.runtime.settings import ServeSettings
 from flowc.runtime.state import Runtime
 from tests.runtime.livekit import make_flow
@@ -188,7 +189,7 @@ def live_server(flows: Sequence[CompiledFlow], settings: ServeSettings) -> Itera
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off",
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", **WEBSOCKET_OPTIONS,
                             timeout_graceful_shutdown=2, **limits.uvicorn_options(settings))
     server = uvicorn.Server(config)
     loop = uvloop.new_event_loop()

@@ -15,6 +15,7 @@ import uvicorn
 
 from flowc.runtime.frames import Frame
 from flowc.runtime.processor import Processor, StreamContext
+from flowc.runtime.server import WEBSOCKET_OPTIONS
 
 
 def _stream_context(**overrides: Any) -> StreamContext:
@@ -86,7 +87,8 @@ def _serve(app: Any) -> Iterator[int]:
     """uvicorn serving ``app`` on a free port of 127.0.0.1 in a background thread."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
+                                           **WEBSOCKET_OPTIONS))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

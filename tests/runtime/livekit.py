@@ -32,6 +32,7 @@ from flowc.model import (
     status_path,
     stream_path,
 )
+from flowc.runtime.server import WEBSOCKET_OPTIONS
 from flowc.runtime.state import Runtime
 
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
@@ -111,6 +112,7 @@ def live_server(app: Starlette) -> Iterator[Live]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="off", proxy_headers=False,
+                            **WEBSOCKET_OPTIONS,
                             timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -13,7 +13,6 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,8 +23,6 @@ from typing import Any
 import anyio
 import anyio.abc
 import orjson
-import uvicorn
-import uvloop
 from starlette.applications import Starlette
 
 import flowc
@@ -35,10 +32,11 @@ from flowc.runtime import limits
 from flowc.runtime.app import create_app
 from flowc.runtime.frames import AudioIn, Frame
 from flowc.runtime.processor import Emit, Processor, StreamContext
-from flowc.runtime.server import WEBSOCKET_OPTIONS
 from flowc.runtime.settings import ServeSettings
 from flowc.runtime.state import Runtime
 from tests.runtime.livekit import make_flow
+from tests.servers import eventually as eventually  # re-exported for the tests
+from tests.servers import serve_in_thread
 
 # ---------------------------------------------------------------- recording plugin
 
@@ -186,41 +184,8 @@ class Live:
 def live_server(flows: Sequence[CompiledFlow], settings: ServeSettings) -> Iterator[Live]:
     """``create_app`` on uvicorn + uvloop in a thread, with ``flowc serve``'s limits."""
     app = create_app(flows, host=plugin_host(), settings=settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", **WEBSOCKET_OPTIONS,
-                            timeout_graceful_shutdown=2, **limits.uvicorn_options(settings))
-    server = uvicorn.Server(config)
-    loop = uvloop.new_event_loop()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.serve(sockets=[sock]))
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        yield Live(app, port, loop)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
-async def eventually(check: Callable[[], Any], *, within: float = 10.0) -> Any:
-    """Poll ``check`` until it is truthy (a bound on waiting, not a timing assertion)."""
-    with anyio.fail_after(within):
-        while True:
-            value = check()
-            if value:
-                return value
-            await anyio.sleep(0.01)
+    with serve_in_thread(app, **limits.uvicorn_options(settings)) as running:
+        yield Live(app, running.port, running.loop)
 
 
 # ------------------------------------------------------------------- Plivo messages

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import anyio
 import pytest
-import uvicorn
 
 from flowc.runtime.frames import Frame
 from flowc.runtime.processor import Processor, StreamContext
-from flowc.runtime.server import WEBSOCKET_OPTIONS
+from tests.servers import serve_in_thread
 
 
 def _stream_context(**overrides: Any) -> StreamContext:
@@ -85,22 +81,8 @@ def run_processor() -> Callable[..., Any]:
 @contextlib.contextmanager
 def _serve(app: Any) -> Iterator[int]:
     """uvicorn serving ``app`` on a free port of 127.0.0.1 in a background thread."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
-                                           **WEBSOCKET_OPTIONS))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.01)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_in_thread(app) as running:
+        yield running.port
 
 
 @pytest.fixture(scope="session")

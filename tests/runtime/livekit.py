@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +29,9 @@ from flowc.model import (
     status_path,
     stream_path,
 )
-from flowc.runtime.server import WEBSOCKET_OPTIONS
 from flowc.runtime.state import Runtime
+from tests.servers import eventually as eventually  # re-exported for the tests
+from tests.servers import serve_in_thread
 
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 
@@ -108,36 +106,8 @@ class Live:
 @contextlib.contextmanager
 def live_server(app: Starlette) -> Iterator[Live]:
     """Serve ``app`` with uvicorn on 127.0.0.1 (a free port) in a background thread."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", proxy_headers=False,
-                            **WEBSOCKET_OPTIONS,
-                            timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        yield Live(app, port, server)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
-async def eventually(check: Callable[[], Any], *, within: float = 5.0) -> Any:
-    """Poll ``check`` until it returns something truthy (a bounded wait, not a timing test)."""
-    with anyio.fail_after(within):
-        while True:
-            value = check()
-            if value:
-                return value
-            await anyio.sleep(0.01)
+    with serve_in_thread(app) as running:
+        yield Live(app, running.port, running.server)
 
 
 def b64(data: bytes) -> str:

@@ -78,17 +78,9 @@ def run(args: argparse.Namespace) -> int:
     report(diagnostics, sources, args.format, 1, sys.stderr)
     if xml is None:
         return 2
-    if args.output:
-        from flowc.compile.output import write_atomic
+    from flowc.compile.output import emit
 
-        try:
-            write_atomic(args.output, xml)
-        except OSError as exc:
-            print(f"flowc build: cannot write {args.output}: {exc}", file=sys.stderr)
-            return 2
-    else:
-        sys.stdout.write(xml)
-    return 0
+    return emit(xml, args.output, "build")
 
 
 def _render(document: object, params: dict[str, str], base_url: str, args: argparse.Namespace,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,14 +27,6 @@ def run(args: argparse.Namespace) -> int:
 
         schema = with_processors(schema, processor_schemas(load_plugins()))
     text = dumps(schema)
-    if args.output:
-        from flowc.compile.output import write_atomic
+    from flowc.compile.output import emit
 
-        try:
-            write_atomic(args.output, text)
-        except OSError as exc:
-            print(f"flowc schema: cannot write {args.output}: {exc}", file=sys.stderr)
-            return 2
-    else:
-        sys.stdout.write(text)
-    return 0
+    return emit(text, args.output, "schema")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,6 +28,19 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def emit(text: str, output: str | None, command: str) -> int:
+    """Write ``text`` to ``output`` (atomically) or stdout; the exit status of ``command``."""
+    if not output:
+        sys.stdout.write(text)
+        return 0
+    try:
+        write_atomic(output, text)
+    except OSError as exc:
+        print(f"flowc {command}: cannot write {output}: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def route_refs(element: Element) -> list[RouteRef]:

@@ -1,6 +1,7 @@
 """The command-line shell: help, version, and no traceback on an internal error."""
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,13 @@ def test_an_internal_error_is_reported_without_traceback(
     err = capsys.readouterr().err
     assert "flowc schema: internal error: ZeroDivisionError: a bug" in err
     assert "Traceback" not in err
+
+
+def test_an_unwritable_output_is_a_clear_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "missing-dir" / "schema.json"
+    assert main(["schema", "-o", str(target)]) == 2
+    assert f"flowc schema: cannot write {target}" in capsys.readouterr().err
+    written = tmp_path / "schema.json"
+    assert main(["schema", "-o", str(written)]) == 0
+    assert written.read_text().startswith("{")

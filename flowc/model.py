@@ -159,6 +159,11 @@ def _render_element(
 # ----------------------------------------------------------------------------- flows
 
 
+def split_content_type(content_type: str) -> tuple[str, int]:
+    """``audio/x-l16;rate=16000`` -> (``audio/x-l16``, 16000)."""
+    return content_type.split(";", 1)[0], int(content_type.rsplit("rate=", 1)[1])
+
+
 @dataclass(frozen=True)
 class PipelineStep:
     """One ``pipeline:`` entry: the processor name and its validated settings."""
@@ -187,12 +192,12 @@ class StreamRoute:
     @property
     def encoding(self) -> str:
         """``audio/x-mulaw`` or ``audio/x-l16``."""
-        return self.content_type.split(";", 1)[0]
+        return split_content_type(self.content_type)[0]
 
     @property
     def sample_rate(self) -> int:
         """8000 or 16000, from ``contentType``."""
-        return int(self.content_type.rsplit("rate=", 1)[1])
+        return split_content_type(self.content_type)[1]
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from flowc.model import split_content_type
 from flowc.runtime import codec
 from flowc.runtime.frames import PCM
 from flowc.runtime.signature import signature_v3
@@ -100,12 +101,12 @@ class StreamSpec:
     @property
     def encoding(self) -> str:
         """``audio/x-mulaw`` or ``audio/x-l16``."""
-        return self.content_type.split(";", 1)[0]
+        return split_content_type(self.content_type)[0]
 
     @property
     def sample_rate(self) -> int:
         """8000 or 16000."""
-        return int(self.content_type.rsplit("rate=", 1)[1])
+        return split_content_type(self.content_type)[1]
 
     @property
     def tracks(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from flowc.runtime.frames import PCM
 
@@ -26,6 +27,8 @@ class DenoiserEngine(Protocol):
     delay: int
     """Samples by which the output lags the input at ``rate`` (for the dry path)."""
     # Optional: ``heavy = True`` runs the engine in worker threads, off the event loop.
+    # Optional: ``process_into(frames, out)`` (see :class:`BlockEngine`) denoises several
+    # frames per call in float32; the stage then skips the per-frame int16 round trip.
 
     def process(self, frame: PCM) -> PCM:
         """Denoise one frame of ``frame_size`` int16 samples."""
@@ -33,6 +36,17 @@ class DenoiserEngine(Protocol):
 
     def close(self) -> None:
         """Free native state."""
+        ...
+
+
+class BlockEngine(DenoiserEngine, Protocol):
+    """An engine that also takes several frames at once, in float32."""
+
+    def process_into(self, frames: npt.NDArray[np.float32],
+                     out: npt.NDArray[np.float32]) -> None:
+        """Denoise consecutive frames (float32 on the int16 scale, a whole number of
+        frames, C-contiguous) into ``out`` (same length); the stage rounds ``out`` to
+        int16 values, so this must give what :meth:`process` gives before rounding."""
         ...
 
 

@@ -11,6 +11,7 @@ same length out, delayed by :attr:`StreamDenoiser.latency` samples, always the s
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -19,7 +20,10 @@ import numpy.typing as npt
 from flowc.runtime.codec import StreamResampler
 from flowc.runtime.frames import PCM
 from flowc_denoiser.engines import DenoiserEngine
-from flowc_denoiser.polyphase import IntegerResampler
+from flowc_denoiser.polyphase import Floats, IntegerResampler, round_pcm
+
+Floats32 = npt.NDArray[np.float32]
+_EMPTY: Floats32 = np.zeros(0, np.float32)
 
 LEVEL_MIN = 60
 LEVEL_MAX = 100
@@ -42,12 +46,27 @@ def dry_gain(level: int) -> float:
 class Resampler(Protocol):
     def process(self, pcm: PCM) -> PCM: ...
 
+    def resample(self, x: npt.NDArray[np.number], /) -> Floats: ...
+
+
+class _SoxrResampler:
+    """The runtime's soxr stream resampler (any ratio) with :meth:`resample` on top."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        self._inner = StreamResampler(in_rate, out_rate)
+
+    def process(self, pcm: PCM) -> PCM:
+        return self._inner.process(pcm)
+
+    def resample(self, x: npt.NDArray[np.number], /) -> Floats:
+        return self._inner.process(np.asarray(x).astype(np.int16)).astype(np.float64)
+
 
 def resampler(in_rate: int, out_rate: int) -> Resampler:
     """Polyphase FIR for integer ratios (exact, linear phase), soxr for the rest."""
     if in_rate % out_rate == 0 or out_rate % in_rate == 0:
         return IntegerResampler(in_rate, out_rate, half_taps=16)
-    return StreamResampler(in_rate, out_rate)
+    return _SoxrResampler(in_rate, out_rate)
 
 
 @functools.lru_cache(maxsize=64)
@@ -81,16 +100,29 @@ def calibrate(rate: int, engine_rate: int, frame_size: int, chunk: int) -> tuple
 
 
 class StreamDenoiser:
-    """One track's denoiser: :meth:`process` returns exactly as many samples as given."""
+    """One track's denoiser: :meth:`process` returns exactly as many samples as given.
+
+    Between the resamplers the audio stays in floating point holding int16 values (each
+    step rounds where an int16 pipeline would, so the output is the same sample for
+    sample, see :mod:`flowc_denoiser.reference`), in buffers kept per block size: the
+    engine's input is the tail of the dry delay line, so it is written once per block.
+    """
 
     def __init__(self, engine: DenoiserEngine, rate: int, level: int = LEVEL_DEFAULT) -> None:
         self.engine = engine
         self.rate = rate
         self.dry = dry_gain(level)
+        self._gains = (np.float32(1.0 - self.dry), np.float32(self.dry))
         self._up = resampler(rate, engine.rate)
         self._down = resampler(engine.rate, rate)
-        self._pending = np.zeros(0, np.int16)
-        self._dry_line = np.zeros(engine.delay, np.float32)
+        self._process_into: Callable[[Floats32, Floats32], None] | None = getattr(
+            engine, "process_into", None)
+        self._pending: npt.NDArray[np.floating] = _EMPTY
+        # the dry delay line (engine.delay samples) followed by the current block; between
+        # calls the line's history is at the start
+        self._line: Floats32 = np.zeros(engine.delay, np.float32)
+        self._wet: Floats32 = _EMPTY
+        self._scaled: Floats32 = _EMPTY
         self._queue: PCM | None = None
         self.priming = 0
         """Samples of silence queued at the start (stream rate)."""
@@ -107,37 +139,56 @@ class StreamDenoiser:
 
     def process(self, pcm: PCM) -> PCM:
         """Denoise one chunk; the result has ``len(pcm)`` samples."""
-        if self._queue is None:
+        queue = self._queue
+        if queue is None:
             self.priming, self.resampling_delay = calibrate(
                 self.rate, self.engine.rate, self.engine.frame_size, len(pcm))
-            self._queue = np.zeros(self.priming, np.int16)
-        pending = np.concatenate((self._pending, self._up.process(pcm)))
-        size = self.engine.frame_size
-        usable = len(pending) - len(pending) % size
-        self._pending = pending[usable:]
+            queue = np.zeros(self.priming, np.int16)
+        upsampled: npt.NDArray[np.floating] = self._up.resample(pcm)
+        if len(self._pending):
+            upsampled = np.concatenate((self._pending, upsampled))
+        usable = len(upsampled) - len(upsampled) % self.engine.frame_size
+        # a copy: the resampler reuses its buffer
+        self._pending = upsampled[usable:].astype(np.float32) if usable < len(upsampled) \
+            else _EMPTY
         if usable:
-            cleaned = self._mix(pending[:usable])
-            self._queue = np.concatenate((self._queue, self._down.process(cleaned)))
-        short = len(pcm) - len(self._queue)
+            cleaned = self._down.resample(self._mix(upsampled[:usable]))
+            queue = np.concatenate((queue, cleaned.astype(np.int16)))
+        short = len(pcm) - len(queue)
         if short > 0:
             self.underrun += short
-            self._queue = np.concatenate((np.zeros(short, np.int16), self._queue))
-        out, self._queue = self._queue[: len(pcm)], self._queue[len(pcm) :]
+            queue = np.concatenate((np.zeros(short, np.int16), queue))
+        out, self._queue = queue[: len(pcm)], queue[len(pcm) :]
         return out
 
-    def _mix(self, frames: PCM) -> PCM:
-        size = self.engine.frame_size
-        wet = np.concatenate(
-            [self.engine.process(frames[i : i + size]) for i in range(0, len(frames), size)]
-        )
-        if self.dry <= 0.0:
-            return wet
-        line = np.concatenate((self._dry_line, frames.astype(np.float32)))
-        dry: npt.NDArray[np.float32] = line[: len(frames)]
-        self._dry_line = line[len(frames) :]
-        mixed = (1.0 - self.dry) * wet.astype(np.float32) + self.dry * dry
-        out: PCM = np.clip(np.rint(mixed), -32768, 32767).astype(np.int16)
-        return out
+    def _mix(self, block: npt.NDArray[np.floating]) -> Floats32:
+        """Engine output mixed with the dry signal delayed to match it, rounded to int16
+        values; the result is a buffer reused by the next call."""
+        size, delay = len(block), self.engine.delay
+        line = self._line
+        if len(line) != delay + size:  # a new block size: carry the dry history over
+            line = np.zeros(delay + size, np.float32)
+            line[:delay] = self._line[:delay]
+            self._line = line
+            self._wet = np.empty(size, np.float32)
+            self._scaled = np.empty(size, np.float32)
+        line[delay:] = block
+        wet = self._wet
+        if self._process_into is not None:
+            self._process_into(line[delay:], wet)
+            round_pcm(wet)
+        else:
+            step = self.engine.frame_size
+            for i in range(0, size, step):
+                frame = line[delay + i : delay + i + step].astype(np.int16)
+                wet[i : i + step] = self.engine.process(frame)
+        if self.dry > 0.0:
+            wet_gain, dry_gain = self._gains
+            np.multiply(wet, wet_gain, out=wet)
+            np.add(wet, np.multiply(line[:size], dry_gain, out=self._scaled), out=wet)
+            round_pcm(wet)
+        line[:delay] = line[size:]
+        return wet
 
     def close(self) -> None:
         """Release the engine."""

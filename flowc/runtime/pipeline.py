@@ -1,6 +1,7 @@
 """One stream's pipeline: processors built from the flow's ``pipeline:``, in its order.
 
-Each stage runs in its own task; stage *i* reads a bounded memory object stream and its
+Each stage runs in its own task; stage *i* reads a bounded memory channel
+(:mod:`flowc.runtime.channel`) and its
 ``emit`` sends into stage *i+1*'s (backpressure reaches the reader); the last stage's
 ``emit`` hands frames straight to the writer. A tap gets copies with ``send_nowait``
 where it stands in the chain, plus every :class:`AudioSent`; a full tap buffer drops the
@@ -34,14 +35,9 @@ from typing import Any
 
 import anyio
 from anyio.abc import ObjectReceiveStream, TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-
-try:  # private in anyio 4: see _wait_receive
-    from anyio.streams.memory import _MemoryObjectItemReceiver as _ItemReceiver
-except ImportError:  # pragma: no cover
-    _ItemReceiver = None  # type: ignore[assignment,misc]
 
 from flowc.plugins import ProcessorSpec
+from flowc.runtime.channel import ChannelReceiveStream, ChannelSendStream, open_channel
 from flowc.runtime.frames import AudioSent, EndStream, Frame, Transcript
 from flowc.runtime.metrics import Metrics, StageStats
 from flowc.runtime.processor import Processor, StreamContext
@@ -51,43 +47,11 @@ log = logging.getLogger("flowc.pipeline")
 Emit = Callable[[Frame], Awaitable[None]]
 
 
-async def _wait_receive(source: MemoryObjectReceiveStream[Frame]) -> Frame:
-    """``source.receive()`` for an empty stream, without its leading ``checkpoint()``.
-
-    anyio's ``receive`` yields to the loop once before it even looks at the buffer: one
-    scheduler round trip per frame for a stage that keeps up. The caller has just seen the
-    buffer empty, so this goes straight to the wait (the same steps as anyio's slow path,
-    on its memory-stream state; any other anyio falls back to ``receive``)."""
-    state = getattr(source, "_state", None)
-    waiting = getattr(state, "waiting_receivers", None)
-    if _ItemReceiver is None or waiting is None or source._closed:
-        return await source.receive()
-    event = anyio.Event()
-    receiver: Any = _ItemReceiver()
-    if source._waiters is None:
-        source._waiters = set()
-    waiters = source._waiters
-    waiters.add(event)
-    waiting[event] = receiver
-    try:
-        await event.wait()
-    finally:
-        waiting.pop(event, None)
-        waiters.discard(event)
-    try:
-        item: Frame = receiver.item
-    except AttributeError:
-        if source._closed:
-            raise anyio.ClosedResourceError from None
-        raise anyio.EndOfStream from None
-    return item
-
-
 class _Inbox(ObjectReceiveStream[Frame]):
     """A stage's view of its input: times the work between receives; closing it
     only detaches the processor (the pipeline may keep forwarding frames around it)."""
 
-    def __init__(self, source: MemoryObjectReceiveStream[Frame], stats: StageStats) -> None:
+    def __init__(self, source: ChannelReceiveStream[Frame], stats: StageStats) -> None:
         self._source = source
         self._stats = stats
         self._since: float | None = None
@@ -100,10 +64,7 @@ class _Inbox(ObjectReceiveStream[Frame]):
             self._since = None
         if self._closed:
             raise anyio.EndOfStream
-        try:
-            frame = self._source.receive_nowait()  # no scheduler round trip when queued
-        except anyio.WouldBlock:
-            frame = await _wait_receive(self._source)
+        frame = await self._source.receive()
         self._since = time.perf_counter()
         self._stats.frames += 1
         return frame
@@ -120,8 +81,8 @@ class _Node:
     spec: ProcessorSpec
     processor: Processor | None
     stats: StageStats
-    inbox_send: MemoryObjectSendStream[Frame] | None = None
-    inbox_recv: MemoryObjectReceiveStream[Frame] | None = None
+    inbox_send: ChannelSendStream[Frame] | None = None
+    inbox_recv: ChannelReceiveStream[Frame] | None = None
     failed: bool = False
     alive: bool = True
     drops: int = 0
@@ -176,12 +137,10 @@ class Pipeline:
         pending_taps: list[_Node] = []
         for node in reversed(self.nodes):
             if node.is_tap:
-                send, recv = anyio.create_memory_object_stream[Frame](tap_buffer)
-                node.inbox_send, node.inbox_recv = send, recv
+                node.inbox_send, node.inbox_recv = open_channel(tap_buffer)
                 pending_taps.insert(0, node)
                 continue
-            send, recv = anyio.create_memory_object_stream[Frame](stage_buffer)
-            node.inbox_send, node.inbox_recv = send, recv
+            node.inbox_send, node.inbox_recv = open_channel(stage_buffer)
             node.emit = self._link(pending_taps, following, observe=True)
             node.taps_after = pending_taps
             pending_taps = []
@@ -223,19 +182,13 @@ class Pipeline:
             return to_sink
         send = following.inbox_send
         assert send is not None
-        send_nowait = send.send_nowait
 
         async def to_stage(frame: Frame) -> None:
             if observe and type(frame) is Transcript:
                 transcript(frame)
             for tap in taps:
                 copy(tap, frame)
-            # Hand over without a scheduler round trip when there is room (anyio's send()
-            # always yields first); wait only when the next stage is behind.
-            try:
-                send_nowait(frame)
-            except anyio.WouldBlock:
-                await send.send(frame)
+            await send.send(frame)  # waits only when the next stage is behind
 
         return to_stage
 

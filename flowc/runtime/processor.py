@@ -1,12 +1,12 @@
 """The processor contract: what a plugin's factory returns for one stream.
 
 A pipeline is the flow's ``pipeline:`` list in order. Each *stage* runs in its own
-anyio task; stages are joined by bounded memory object streams, and every frame a
-stage does not consume must be passed on with ``await emit(frame)``. The head of the
-pipeline receives what Plivo sends (:class:`AudioIn`, :class:`Dtmf`, :class:`Played`,
-:class:`Cleared`); what reaches the end goes to the writer (``AudioOut`` becomes
-``playAudio``; ``Checkpoint``, ``ClearAudio``, ``SendDtmf``, ``EndStream`` become
-their Plivo messages; the rest is dropped).
+anyio task; stages are joined by bounded memory channels with anyio's object-stream
+interface (:mod:`flowc.runtime.channel`), and every frame a stage does not consume
+must be passed on with ``await emit(frame)``. The head of the pipeline receives what
+Plivo sends (:class:`AudioIn`, :class:`Dtmf`, :class:`Played`, :class:`Cleared`); what
+reaches the end goes to the writer (``AudioOut`` becomes ``playAudio``; ``Checkpoint``,
+``ClearAudio``, ``SendDtmf``, ``EndStream`` become their Plivo messages; the rest is dropped).
 
 A *tap* (``ProcessorSpec.kind == "tap"``) is not in the live path: frames are passed
 on at once and copied to the tap through a bounded buffer; when the tap falls behind,

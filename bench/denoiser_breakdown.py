@@ -20,8 +20,11 @@ cache) then weighs on both sides alike. Stages:
   and out per frame; optimized: ``process_into`` on the 960-sample float32 block);
 * ``C floor``: ``rnnoise_process_frame`` twice from the tightest ctypes loop (fixed
   addresses): the library's own cost, the part no Python change can remove;
-* ``mix``: wet/dry mix, delay line, rounding;
-* ``glue``: the rest of a full ``process`` call (framing, output queue, calls).
+* ``mix``: wet/dry mix, delay line, rounding (optimized: also rounding the engine's
+  output, which the reference does in its engine stage);
+* ``glue``: the rest of a full ``process`` call (framing, output queue, calls): the total
+  less the stages, so negative when the stages, timed one by one right after RNNoise
+  has swept the caches, ran colder than they do inside one call.
 
 Then the stage as a server runs it, in one anyio loop, the modes taking turns in bursts
 of 25 chunks: the :class:`DenoiserProcessor` (the engine in the plugin's worker threads,

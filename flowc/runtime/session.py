@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
+from anyio.abc import TaskGroup
 from starlette.websockets import WebSocket, WebSocketState
 
 from flowc.model import CompiledFlow, StreamRoute
@@ -205,11 +206,13 @@ class Session:
                 async with anyio.create_task_group() as stages:
                     pipeline.start(stages)
                     # limits: the watchdog cancels `reading` on idle_timeout / streamTimeout
-                    with anyio.CancelScope() as reading:
-                        outer.start_soon(limits.watch, self, reading, settings, name="watchdog")
-                        self.reason = await self._read(pipeline.head)
-                    await pipeline.close_input()
-                    stages.cancel_scope.deadline = anyio.current_time() + settings.close_timeout
+                    reading = anyio.CancelScope()
+                    outer.start_soon(limits.watch, self, reading, settings, name="watchdog")
+                    # The reader gets a task of its own: a task wakes once per message, and
+                    # resuming it costs a step per coroutine it is nested in (the request
+                    # task sits under uvicorn's and Starlette's layers).
+                    stages.start_soon(self._read_until_end, pipeline, reading, stages,
+                                      name="reader")
                 outer.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
@@ -233,6 +236,13 @@ class Session:
             log.debug("stream %s: close: %s", self.stream_id, exc)
 
     # ------------------------------------------------------------------------ reader
+
+    async def _read_until_end(self, pipeline: Pipeline, reading: anyio.CancelScope,
+                              stages: TaskGroup) -> None:
+        with reading:
+            self.reason = await self._read(pipeline.head)
+        await pipeline.close_input()
+        stages.cancel_scope.deadline = anyio.current_time() + self.runtime.settings.close_timeout
 
     async def _read(self, head: Any) -> str:
         """Feed inbound events to the pipeline until the stream ends; returns why."""

@@ -17,7 +17,10 @@ DEFAULTS: dict[str, Any] = {
     "fsync": 1.0,
     "buffer": 10.0,
     "sidecar": True,
+    "format": "pcm16",
+    "sample_rate": None,
 }
+RECORDING_RATES = (8000, 16000, 24000, 48000)
 
 SETTINGS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -51,10 +54,23 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "description": "Seconds of audio queued for a slow disk before chunks are "
             "dropped (and counted in the sidecar).",
         },
+        "format": {
+            "enum": ["pcm16", "mulaw"], "default": DEFAULTS["format"],
+            "description": "`pcm16`: 16-bit linear PCM; `mulaw`: G.711 μ-law (WAV format "
+            "7, 8 bits per sample, half the size; what telephony tools expect).",
+        },
+        "sample_rate": {
+            "enum": [*RECORDING_RATES, None], "default": DEFAULTS["sample_rate"],
+            "description": "Rate of the file in Hz: "
+            + ", ".join(map(str, RECORDING_RATES)) + ", or null (default) for the "
+            "stream's. The call's timeline is kept exactly: gaps keep their length, "
+            "both channels stay aligned.",
+        },
         "sidecar": {
             "type": "boolean", "default": DEFAULTS["sidecar"],
             "description": "Write NAME.json with call and stream ids, From/To, extra "
-            "headers, start/end, duration, frames, gaps, drops, flow name and version.",
+            "headers, format and rate, start/end, duration, frames, gaps, drops, flow "
+            "name and version.",
         },
     },
 }

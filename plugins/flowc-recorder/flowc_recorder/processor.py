@@ -2,8 +2,9 @@
 
 Channels: the caller (``inbound``) left, what the caller hears right: Plivo's
 ``outbound`` track when the stream carries it, otherwise the chunks flowc sent
-(:class:`AudioSent`). The stream's task only places chunks on the timeline; a worker
-thread does the file I/O (:mod:`flowc_recorder.writer`), so live audio never waits.
+(:class:`AudioSent`). The stream's task only places chunks on the timeline (at the
+stream's rate); a worker thread resamples to the file's rate if it differs, encodes and
+does the file I/O (:mod:`flowc_recorder.writer`), so live audio never waits.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from flowc.runtime.processor import Emit, Processor, StreamContext
 from flowc_recorder.naming import recording_path
 from flowc_recorder.sidecar import write_sidecar
 from flowc_recorder.timeline import StreamClock, TrackTimeline
-from flowc_recorder.wavfile import DurableWav
+from flowc_recorder.wavfile import FORMATS, DurableWav
 from flowc_recorder.writer import RecordingWriter
 
 FINISH_TIMEOUT_S = 5.0
@@ -46,11 +47,15 @@ class RecorderProcessor(Processor):
 
     def __init__(self, settings: Mapping[str, Any], context: StreamContext) -> None:
         super().__init__(settings, context)
-        self.rate = context.sample_rate
+        self.timeline_rate = context.sample_rate
+        """Rate of the timeline: chunks are placed in stream samples."""
+        self.rate = int(settings.get("sample_rate") or context.sample_rate)
+        """The file's rate."""
+        self.format = FORMATS[str(settings.get("format", "pcm16"))]
         self.layout = channel_layout(str(settings["tracks"]), context)
         self.outbound_source = "outbound" if "outbound" in context.tracks else "sent"
-        self.clock = StreamClock(self.rate)
-        self.timelines = {track: TrackTimeline(self.rate) for track in self.layout}
+        self.clock = StreamClock(self.timeline_rate)
+        self.timelines = {track: TrackTimeline(self.timeline_rate) for track in self.layout}
         self.writer: RecordingWriter | None = None
         self.path: Path | None = None
         self.error: str | None = None
@@ -80,11 +85,12 @@ class RecorderProcessor(Processor):
         queue_size = max(1, int(float(self.settings["buffer"]) * 50 * len(self.layout)))
         self.writer = RecordingWriter(wav, queue_size=queue_size,
                                       fsync_interval=float(self.settings["fsync"]),
-                                      logger=self.context.logger)
+                                      logger=self.context.logger,
+                                      stream_rate=self.timeline_rate)
 
     def _open(self, path: Path) -> DurableWav:
         path.parent.mkdir(parents=True, exist_ok=True)
-        wav = DurableWav(path, self.rate, len(self.layout))
+        wav = DurableWav(path, self.rate, len(self.layout), self.format)
         if self.settings["sidecar"]:
             try:
                 write_sidecar(path.with_suffix(".json"), self.describe())
@@ -127,11 +133,11 @@ class RecorderProcessor(Processor):
             self.writer.submit(self.layout.index(track), start, pcm)
 
     def _at_rate(self, key: str, pcm: PCM, rate: int) -> PCM:
-        if rate == self.rate:
+        if rate == self.timeline_rate:
             return pcm
         resampler = self._resamplers.get(key)
         if resampler is None or resampler.in_rate != rate:
-            resampler = self._resamplers[key] = StreamResampler(rate, self.rate)
+            resampler = self._resamplers[key] = StreamResampler(rate, self.timeline_rate)
         return resampler.process(pcm)
 
     async def close(self) -> None:
@@ -187,6 +193,7 @@ class RecorderProcessor(Processor):
             "extra_headers": dict(ctx.extra_headers),
             "file": self.path.name if self.path is not None else None,
             "content_type": ctx.content_type,
+            "format": self.format.name,
             "sample_rate": self.rate,
             "channels": list(self.layout),
             "outbound_source": self.outbound_source if "outbound" in self.layout else None,
@@ -198,7 +205,7 @@ class RecorderProcessor(Processor):
             "samples": frames_written,
             "frames": {track: t.stats.frames for track, t in self.timelines.items()},
             "gaps": {track: {"count": t.stats.gaps,
-                             "ms": round(t.stats.gap_samples * 1000 / self.rate, 1)}
+                             "ms": round(t.stats.gap_samples * 1000 / self.timeline_rate, 1)}
                      for track, t in self.timelines.items()},
             "drops": {
                 "queue": writer.queue_drops if writer is not None else 0,

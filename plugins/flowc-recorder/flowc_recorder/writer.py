@@ -4,7 +4,8 @@ The stream's task only places chunks and hands them over with :meth:`submit`, wh
 never waits: when the disk falls behind and the queue is full, the chunk is dropped and
 counted. The thread writes in batches, rewrites the WAV header after every batch (so it
 is never more than one batch behind, well under a second) and fsyncs every
-``fsync_interval`` seconds.
+``fsync_interval`` seconds. When the file's rate is not the stream's, the thread also
+resamples (:mod:`flowc_recorder.resampling`): chunks are queued at the stream's rate.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from typing import Any
 
 from flowc.runtime.frames import PCM
+from flowc_recorder.resampling import Item, TimelineResampler
 from flowc_recorder.wavfile import DurableWav
 
 _STOP = object()
@@ -26,8 +28,12 @@ class RecordingWriter:
     """Owns a :class:`DurableWav` on a daemon thread."""
 
     def __init__(self, wav: DurableWav, *, queue_size: int, fsync_interval: float,
-                 logger: logging.Logger) -> None:
+                 logger: logging.Logger, stream_rate: int | None = None) -> None:
+        """``stream_rate``: the rate of the queued chunks' positions and samples, when it
+        is not the file's."""
         self.wav = wav
+        self._resampler = (None if stream_rate is None or stream_rate == wav.rate
+                           else TimelineResampler(stream_rate, wav.rate, wav.channels))
         self.fsync_interval = fsync_interval
         self.logger = logger
         self.queue_drops = 0
@@ -85,7 +91,7 @@ class RecordingWriter:
                 first = self._queue.get(timeout=0.5)
             except queue.Empty:
                 first = None
-            batch = []
+            batch: list[Item] = []
             item = first
             while item is not None:
                 if item is _STOP:
@@ -101,7 +107,12 @@ class RecordingWriter:
             if self.error is not None:
                 self._failed_writes += len(batch)
                 continue
+            chunks = len(batch)
             try:
+                if self._resampler is not None:
+                    batch = self._resampler.feed(batch)
+                    if stopping:
+                        batch += self._resampler.finish()
                 if batch:
                     self.lost_samples += self.wav.write(batch)
                     self.wav.write_header()
@@ -109,7 +120,7 @@ class RecordingWriter:
                     self.wav.sync()
                     last_sync = time.monotonic()
             except OSError as exc:
-                self._fail(exc, len(batch))
+                self._fail(exc, chunks)
         try:
             self.wav.close()
         except OSError as exc:

@@ -1,5 +1,6 @@
 """The recorder through the real server: flows compiled from YAML, uvicorn on 127.0.0.1,
-the simulator's Plivo stream client on the other end. The WAV holds the call as heard."""
+the simulator's Plivo stream client on the other end. The WAV holds the call as heard,
+in every format and at every rate the settings ask for."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 import pytest
+import soundfile
+import soxr
 from flowc_testplugin import plugin as testplugin
 
 import flowc
@@ -98,6 +101,15 @@ async def call(port: int, flow: str, spec_kwargs: dict[str, Any], stopped: Stopp
     return client
 
 
+FORMATS: dict[str, dict[str, Any]] = {
+    "pcm16": {},
+    "mulaw": {"format": "mulaw"},
+    "mulaw-8k": {"format": "mulaw", "sample_rate": 8000},
+    "48k": {"sample_rate": 48000},
+}
+"""Recorders of the ``formats`` flow, all on one 16 kHz L16 stream with both tracks."""
+
+
 @pytest.fixture(scope="module")
 def calls(tmp_path_factory: pytest.TempPathFactory, serve_app: Any) -> dict[str, Any]:
     directory = tmp_path_factory.mktemp("recordings")
@@ -107,6 +119,10 @@ def calls(tmp_path_factory: pytest.TempPathFactory, serve_app: Any) -> dict[str,
     host = load_plugins([recorder_plugin, testplugin, stopped], entry_points_enabled=False)
     rec = json.dumps({"directory": str(directory), "filename": "{flow}/{call_id}"})
     bad = json.dumps({"directory": str(blocker / "sub")})
+    formats = "\n".join(
+        "          - recorder: " + json.dumps({"directory": str(directory),
+                                              "filename": "{flow}/{call_id}-" + name, **extra})
+        for name, extra in FORMATS.items())
     sources = {
         "both": flow_yaml("both", "        audioTrack: both\n"
                           "        contentType: audio/x-mulaw;rate=8000",
@@ -117,6 +133,8 @@ def calls(tmp_path_factory: pytest.TempPathFactory, serve_app: Any) -> dict[str,
         "bad": flow_yaml("bad", "        bidirectional: true\n"
                          "        contentType: audio/x-l16;rate=8000",
                          f"          - recorder: {bad}\n          - echo: {{}}"),
+        "formats": flow_yaml("formats", "        audioTrack: both\n"
+                             "        contentType: audio/x-l16;rate=16000", formats),
     }
     flows = []
     for name, text in sources.items():
@@ -140,6 +158,11 @@ def calls(tmp_path_factory: pytest.TempPathFactory, serve_app: Any) -> dict[str,
         await client.speak(caller[:8000], 8000)
         await asyncio.sleep(0.3)
 
+    async def formats(client: PlivoStreamClient) -> None:
+        client.play_to_caller(fixture("s06.wav", 16000), 16000)
+        await client.speak(fixture("s02.wav", 16000), 16000)
+        await client.wait_idle(quiet=0.3)
+
     async def all_calls(port: int) -> list[PlivoStreamClient]:
         return list(await asyncio.gather(
             call(port, "both", {"audio_track": "both", "extra_headers": "userId=42;team=blue",
@@ -148,6 +171,8 @@ def calls(tmp_path_factory: pytest.TempPathFactory, serve_app: Any) -> dict[str,
                                 "content_type": "audio/x-l16;rate=16000"}, stopped, echo),
             call(port, "bad", {"bidirectional": True,
                                "content_type": "audio/x-l16;rate=8000"}, stopped, short),
+            call(port, "formats", {"audio_track": "both",
+                                   "content_type": "audio/x-l16;rate=16000"}, stopped, formats),
         ))
 
     handler = Captured()
@@ -248,3 +273,55 @@ def test_a_recorder_that_cannot_write_leaves_the_call_alone(calls: Any) -> None:
     stats = calls["stopped"][client.stream_id]
     assert stats["errors"] == [] and stats["failed"] == []
     assert not (calls["dir"] / "bad").exists()
+
+
+def mulaw(pcm: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
+    """``pcm`` through G.711 μ-law and back."""
+    return codec.ulaw_to_pcm(codec.pcm_to_ulaw(np.ascontiguousarray(pcm))).reshape(pcm.shape)
+
+
+def assert_resampled(actual: npt.NDArray[np.int16], reference: npt.NDArray[np.int16],
+                     rate: int, out_rate: int, *, ulaw: bool) -> None:
+    """``actual`` is ``reference`` resampled as one signal (within one LSB), through μ-law
+    when ``ulaw``."""
+    expected = codec.to_pcm(soxr.resample(codec.to_float(reference), rate, out_rate,
+                                          quality="HQ")).astype(np.int32)
+    assert len(actual) == len(expected) == len(reference) * out_rate // rate
+    near = [np.clip(expected + d, -32768, 32767).astype(np.int16) for d in (-1, 0, 1)]
+    if ulaw:
+        near = [mulaw(n) for n in near]
+    assert np.any([actual == n for n in near], axis=0).all()
+
+
+def test_formats_and_rates_record_the_same_call(calls: Any) -> None:
+    client: PlivoStreamClient = calls["clients"]["formats"]
+    folder = calls["dir"] / "formats"
+    reference, channels, rate = read_wav(folder / "formats-call-pcm16.wav")
+    assert (channels, rate) == (2, 16000)
+    caller, _ = client.caller_pcm()
+    assert np.array_equal(reference[: len(caller), 0], caller[: len(reference)])
+    assert np.count_nonzero(reference[:, 1]) > len(reference) // 2  # what the caller heard
+    metas = {name: json.loads((folder / f"formats-call-{name}.json").read_text())
+             for name in FORMATS}
+    for meta in metas.values():  # every recorder got every frame
+        assert meta["frames"] == metas["pcm16"]["frames"] and meta["drops"]["total"] == 0
+        assert meta["duration_s"] == len(reference) / 16000 and meta["complete"] is True
+    assert [(m["format"], m["sample_rate"]) for m in metas.values()] == [
+        ("pcm16", 16000), ("mulaw", 16000), ("mulaw", 8000), ("pcm16", 48000)]
+    files = {name: soundfile.read(str(folder / f"formats-call-{name}.wav"), dtype="int16",
+                                  always_2d=True) for name in FORMATS}
+    # μ-law at the stream's rate: the PCM16 recording, encoded; half the bytes
+    ulaw, ulaw_rate = files["mulaw"]
+    assert ulaw_rate == 16000 and np.array_equal(ulaw, mulaw(reference))
+    size = (folder / "formats-call-mulaw.wav").stat().st_size
+    assert size == 58 + reference.size == 58 + (
+        (folder / "formats-call-pcm16.wav").stat().st_size - 44) // 2
+    assert soundfile.info(str(folder / "formats-call-mulaw.wav")).subtype == "ULAW"
+    # other rates: each channel is its whole timeline resampled, so both stay aligned
+    for name, out_rate in (("mulaw-8k", 8000), ("48k", 48000)):
+        data, file_rate = files[name]
+        assert file_rate == out_rate and data.shape[1] == 2
+        for channel in (0, 1):
+            assert_resampled(data[:, channel], reference[:, channel], 16000, out_rate,
+                             ulaw=name.startswith("mulaw"))
+        assert metas[name]["samples"] == len(data) == len(reference) * out_rate // 16000

@@ -179,9 +179,13 @@ def _report(error: Any, positions: Positions, sink: Sink, prefix: Path) -> Itera
         sink.add(line, col, message, "schema.type", end_col=end)
     elif keyword in ("enum", "const"):
         options = error.validator_value if keyword == "enum" else [error.validator_value]
-        message = (f"{label}: {instance!r} is not one of " + ", ".join(map(str, options))
-                   + (did_you_mean(instance, map(str, options)) if isinstance(instance, str)
-                      else ""))
+        choices = [_as_yaml(option) for option in options]
+        message = f"{label}: {instance!r} is not one of " + ", ".join(choices)
+        if isinstance(instance, str):
+            unquoted = next((text for option, text in zip(options, choices, strict=True)
+                             if not isinstance(option, str) and text == instance.strip()), None)
+            message += (f" (write {unquoted} without quotes)" if unquoted is not None
+                        else did_you_mean(instance, choices))
         sink.add(line, col, message, "schema.enum", end_col=end)
     elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         bound = error.validator_value
@@ -226,3 +230,12 @@ def _report(error: Any, positions: Positions, sink: Sink, prefix: Path) -> Itera
     else:
         sink.add(line, col, f"{describe(path)}: {error.message}", "schema.invalid", end_col=end)
     yield path
+
+
+def _as_yaml(value: Any) -> str:
+    """A schema value as the flow's author writes it (``null``, ``true``, ``8000``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

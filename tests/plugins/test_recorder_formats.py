@@ -369,7 +369,9 @@ def test_bad_format_settings_are_compile_errors_at_their_values() -> None:
         at(9, "wav"), at(11, "44100"), at(12, "11025"), at(13, "MULAW"),
         at(13, '"8000"')], errors
     assert "format: 'wav' is not one of pcm16, mulaw" in errors[0][3]
-    assert "sample_rate: 44100 is not one of 8000, 16000, 24000, 48000" in errors[1][3]
+    assert "sample_rate: 44100 is not one of 8000, 16000, 24000, 48000, null" in errors[1][3]
+    assert "sample_rate: '8000' is not one of" in errors[4][3]
+    assert errors[4][3].endswith("(write 8000 without quotes)")
     assert "did you mean 'mulaw'" in errors[3][3]
     good = FLOW.split("          - recorder: {format: wav}\n")[0] + "\n".join(
         FLOW.splitlines()[-3:]) + "\n"

@@ -225,6 +225,27 @@ def test_pooled_decoder_is_reused_with_its_cepstral_mean_reset() -> None:
     second.close()
 
 
+def test_a_pooled_decoder_forgets_the_previous_calls_noise() -> None:
+    # The model's front end tracks the noise floor across utterances (-remove_noise): a
+    # decoder that served a noisy call must decode the next call as a fresh one does.
+    settings = with_defaults({})
+    target = conversation(["s01"], 8000)
+    noisy = conversation(["s03", "s05"], 8000).astype(np.float64)
+    noisy += np.random.default_rng(1).normal(0, 2000, len(noisy))
+    noisy_call = np.clip(noisy, -32768, 32767).astype(np.int16)
+
+    def finals(engine: SphinxEngine, pcm: PCM) -> list[str]:
+        results = engine.feed(pcm) + engine.finish()
+        engine.close()
+        return [r.text for r in results if r.final]
+
+    fresh = finals(SphinxEngine(settings, 8000, pool=DecoderPool()), target)
+    pool = DecoderPool()
+    assert finals(SphinxEngine(settings, 8000, pool=pool), noisy_call)
+    assert finals(SphinxEngine(settings, 8000, pool=pool), target) == fresh
+    assert pool.created == 1
+
+
 def _cmn(values: str) -> list[float]:
     """A cepstral mean as 13 numbers (pocketsphinx pads with zeros)."""
     numbers = [float(v) for v in values.split(",")]

@@ -10,7 +10,9 @@ partials come from ``hyp()`` and the final from ``end_utt()``.
 
 ``Decoder()`` takes about 0.3-0.5 s and 120 MB to load, so decoders are pooled: a track
 takes one when its first audio arrives and gives it back when the track ends; the next
-call reuses it warm (its cepstral mean reset to ``cmninit``).
+call reuses it warm, its front end reset (``reinit_feat``: the noise floor the model's
+``-remove_noise`` tracked on the previous call is forgotten) and its cepstral mean set to
+``cmninit``, so a call's words do not depend on which call the decoder served before.
 
 pocketsphinx holds the GIL while decoding, so the registered ``pocketsphinx`` engine runs
 this class in a worker process (:mod:`flowc_transcriber.isolate`), not in the server's.
@@ -112,6 +114,7 @@ class SphinxEngine:
         self._config = options
         self._pool = pool
         self._decoder: Any = pool.acquire(options)
+        self._decoder.reinit_feat()  # 0.1 ms; the previous call's noise estimate goes
         self._decoder.set_cmn(self._cmninit)
         self._resampler = StreamResampler(rate, DECODER_RATE)
         self._segmenter = UtteranceSegmenter(DECODER_RATE, **segmenter_options(settings))

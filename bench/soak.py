@@ -124,7 +124,7 @@ async def _call(url: str, sid: str, seconds: float, frames: list[bytes], offset:
             sent += 1
         await conn.send(orjson.dumps({"event": "stop", "sequenceNumber": count + 2,
                                       "streamId": sid}).decode())
-    results.append({"stream_id": sid, "sent": sent})
+    results.append({"stream_id": sid, "sent": sent, "started": base_ms / 1000})
 
 
 async def _load(url: str, streams: int, minutes: float, call_seconds: float,
@@ -185,6 +185,8 @@ class Sample:
     frames_in: int
     active: int
     drops: dict[str, int] = field(default_factory=dict)
+    procs: dict[int, tuple[float, float]] = field(default_factory=dict)
+    """Per process (the server and each child): CPU s (user + system) and RSS MB."""
 
 
 def _free_port() -> int:
@@ -215,18 +217,21 @@ def _sample(pid: int, port: int, t0: float) -> Sample:
              if (m := re.match(r'flowc_stage_drops_total\{processor="([^"]+)"\}', k))}
     rss = fds = threads = 0
     cpu = 0.0
+    per_process: dict[int, tuple[float, float]] = {}
     for proc in procs:
         try:
-            rss += proc.memory_info().rss
+            memory = proc.memory_info().rss
+            rss += memory
             fds += proc.num_fds()
             threads += proc.num_threads()
             times = proc.cpu_times()
             cpu += times.user + times.system
         except psutil.NoSuchProcess:
             continue
+        per_process[proc.pid] = (times.user + times.system, memory / 2**20)
     return Sample(time.monotonic() - t0, rss / 2**20, fds, threads, cpu,
                   int(metrics.get("flowc_frames_in_total", 0)),
-                  int(metrics.get("flowc_active_streams", 0)), drops)
+                  int(metrics.get("flowc_active_streams", 0)), drops, per_process)
 
 
 def _wait_ready(port: int, server: subprocess.Popen[bytes], log: Path) -> None:

@@ -30,11 +30,14 @@ both see the same host), a step:
    JSONL line was written minus the wall time its audio ended (call start + ``end_ms``).
    The lag includes the 500 ms of silence the VAD waits for before it ends an utterance.
 
+The live path's own delay shows as **behind**: how far the server's reader (frames read,
+``flowc_frames_in_total``) was behind what the calls had sent at the window's end.
+
 A step passes when no call failed, nothing was lost or dropped, the server used < 95 % of
-its core, and (with a transcriber) the lag p95 is < 2 s and grows by < 0.5 s from the
-window's first half to its second. A pipeline stops after failing two N in a row
-(``--keep-going``: all). The last lines give the highest passing N (calls per core) of
-each pipeline and the CPU ceiling 0.95 / (CPU s per audio s per call).
+its core, its reader was < 0.5 s behind, and (with a transcriber) the lag p95 is < 2 s
+and grows by < 0.5 s from the window's first half to its second. A pipeline stops after
+failing two N in a row (``--keep-going``: all). The last lines give the highest passing N
+(calls per core) of each pipeline and the CPU ceiling 0.95 / (CPU s per audio s per call).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ FLOW = "calls"
 CPU_LIMIT = 0.95
 LAG_P95_LIMIT_S = 2.0
 LAG_GROWTH_LIMIT_S = 0.5
+BEHIND_LIMIT_S = 0.5
 WARMUP_CALL_S = 5.0
 WORKER_MODULE = "flowc_transcriber.isolate"
 
@@ -302,6 +306,8 @@ class Step:
     mid: float = 0.0
     late_max_ms: float = 0.0
     late_frames: int = 0
+    behind_s: float = 0.0
+    """How far the server's reader was behind the calls at the window's end (s per call)."""
 
     @property
     def share(self) -> float:
@@ -343,6 +349,8 @@ class Step:
             found.append(f"{self.unfinished} recordings unfinished")
         if self.lingered:
             found.append("streams still open 180 s after hang-up")
+        if self.behind_s >= BEHIND_LIMIT_S:
+            found.append("live path behind")
         if self.drops:
             found.append("copies dropped")
         if self.transcribes and not self.lags:
@@ -380,6 +388,15 @@ def _lags(transcripts: Path, calls: list[dict[str, Any]], lo: float,
                 written = dt.datetime.fromisoformat(record["time"]).timestamp()
                 lags.append((ended, written - ended))
     return finals, lags
+
+
+def _behind(calls: list[dict[str, Any]], at: float, received: int) -> float:
+    """Seconds per call the server's reader was behind at wall time ``at``: frames the
+    calls had sent by then (one per 20 ms from each call's first) minus frames it had read
+    (``flowc_frames_in_total``), over 50 frames per second and the number of calls."""
+    sent = sum(min(c["sent"], int((at - c["started"]) * 50) + 1) for c in calls
+               if at >= c["started"])
+    return float(max(0, sent - received)) / (50 * max(1, len(calls)))
 
 
 def run_step(stages: list[Any], n: int, args: argparse.Namespace,
@@ -456,7 +473,8 @@ def run_step(stages: list[Any], n: int, args: argparse.Namespace,
         failures=got["failures"], drops=sum(final.drops.values()),
         transcribes="transcriber" in names, finals=finals, lags=lags,
         mid=(first.wall + last.wall) / 2, late_max_ms=max(late, default=0.0) * 1000,
-        late_frames=sum(1 for x in late if x > 0.02))
+        late_frames=sum(1 for x in late if x > 0.02),
+        behind_s=_behind(calls, last.wall, last.sample.frames_in - before.sample.frames_in))
     if args.keep or (not step.passed and args.keep_failed):
         print(f"  kept {work}", flush=True)
     else:
@@ -469,7 +487,8 @@ def run_step(stages: list[Any], n: int, args: argparse.Namespace,
 
 HEADER = (f"{'pipeline':<34} {'N':>3} {'srv CPU':>7} {'loop':>5} {'thrds':>5} {'sphinx':>6} "
           f"{'others':>6} {'CPU/call':>8} {'lost s/rec':>11} {'drop':>4} {'finals':>6} "
-          f"{'lag p50':>7} {'p95':>5} {'max':>5} {'p95 1st→2nd':>11} {'RSS/call':>8}  pass")
+          f"{'lag p50':>7} {'p95':>5} {'max':>5} {'p95 1st→2nd':>11} {'behind':>6} "
+          f"{'RSS/call':>8}  pass")
 
 
 def _row(s: Step) -> str:
@@ -486,6 +505,7 @@ def _row(s: Step) -> str:
     return (f"{s.pipeline:<34} {s.n:>3} {s.share:>6.0%} {s.parts['loop']:>5.0%} "
             f"{s.parts['threads']:>5.0%} {s.parts['pocketsphinx']:>6.0%} {s.others:>6.0%} "
             f"{s.per_call:>8.4f} {lost:>11} {s.drops:>4} {s.finals:>6} {lag} "
+            f"{s.behind_s:>5.1f}s "
             f"{s.rss_mb / s.n:>6.0f}MB  {verdict}")
 
 
@@ -547,7 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"source: {source_state()}")
     print(f"pass: no loss or drop, server CPU < {CPU_LIMIT:.0%} of its core, transcript "
           f"lag p95 < {LAG_P95_LIMIT_S:g} s, growing < {LAG_GROWTH_LIMIT_S:g} s from the "
-          f"window's first half to its second")
+          f"window's first half to its second, the server's reader < {BEHIND_LIMIT_S:g} s "
+          "behind the calls")
     print(HEADER, flush=True)
     names = [label(p) for p in pipelines]
     failures = dict.fromkeys(names, 0)
@@ -564,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     print("columns: srv CPU = server + children's share of its core (loop = the event "
           "loop's thread, thrds = the server's other threads: denoiser, recorder writers, "
           "run_sync; sphinx = pocketsphinx worker processes); others = other processes on "
-          "that core; CPU/call = CPU s per audio s per call; lost s/rec = frames sent but "
+          "that core; CPU/call = CPU s per audio s per call; behind = how far the server's "
+          "reader was behind the calls at the window's end; lost s/rec = frames sent but "
           "not received by the server / not in the recordings; drop = transcriber copies "
           "dropped; lag = transcript written - its audio's end")
     for name in names:

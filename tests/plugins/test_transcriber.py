@@ -31,7 +31,14 @@ from flowc_transcriber.segment import (
     UtteranceStart,
 )
 from flowc_transcriber.settings import SETTINGS_SCHEMA, with_defaults
-from flowc_transcriber.sphinx import CMNINIT_16K, DecoderPool, SphinxEngine
+from flowc_transcriber.sphinx import (
+    CMNINIT_16K,
+    SEARCH_8K,
+    SEARCH_16K,
+    DecoderPool,
+    SphinxEngine,
+    decoder_config,
+)
 from flowc_transcriber.wer import normalize, word_error_rate
 
 import flowc
@@ -223,6 +230,21 @@ def test_pooled_decoder_is_reused_with_its_cepstral_mean_reset() -> None:
     assert second._decoder is decoder and pool.created == 1
     assert _cmn(decoder.get_cmn(False)) == pytest.approx(_cmn(CMNINIT_16K), abs=0.01)
     second.close()
+
+
+def test_pocketsphinx_defaults_per_rate_and_user_options_win() -> None:
+    assert decoder_config(8000, {}) == SEARCH_8K
+    assert decoder_config(16000, {}) == SEARCH_16K != SEARCH_8K
+    mine = decoder_config(8000, {"maxhmmpf": 30000, "lw": 7.0})
+    assert mine == {**SEARCH_8K, "maxhmmpf": 30000, "lw": 7.0}
+    # What the decoder really got: defaults, the user's keys over them, cmninit per call.
+    options = {"maxhmmpf": 25000, "cmninit": "41,3,-1"}
+    engine = SphinxEngine(with_defaults({"options": options}), 16000, pool=DecoderPool())
+    config = engine._decoder.config
+    assert (config["maxhmmpf"], config["ds"], config["pl_window"]) == (25000, 2, 10)
+    assert config["pl_weight"] == 7.0 and config["wbeam"] == pytest.approx(1e-20)
+    assert _cmn(engine._decoder.get_cmn(False)) == pytest.approx(_cmn("41,3,-1"))
+    engine.close()
 
 
 def test_a_pooled_decoder_forgets_the_previous_calls_noise() -> None:

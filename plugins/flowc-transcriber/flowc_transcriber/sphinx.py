@@ -8,6 +8,19 @@ recognition of upsampled 8 kHz audio starts far off and is about twice as bad
 (:class:`~flowc_transcriber.segment.UtteranceSegmenter`); audio is fed in 20 ms chunks,
 partials come from ``hyp()`` and the final from ``end_utt()``.
 
+Search settings (``SEARCH_8K``, ``SEARCH_16K``; the user's ``options`` override any key):
+about 60 % of the CPU is the tree search and 40 % the Gaussians of the senones it keeps
+alive. At 16 kHz the defaults prune harder than pocketsphinx's own, for about half the
+CPU and 1-2 points of WER: a heavier phone-loop lookahead (``pl_weight`` 7 over
+``pl_window`` 10 frames), at most 3000 active HMMs per frame (``maxhmmpf``), word-exit
+beams of 1e-20 (``wbeam``, ``lponlybeam``) and top Gaussians re-ranked every second frame
+(``ds`` 2). At 8 kHz they stay pocketsphinx's own: upsampled telephone speech scores
+poorly against the wideband model, so every cut costs words sooner there (the same
+settings: +7 points of WER; a milder set, ``pl_weight`` 5, ``maxhmmpf`` 5000 and the
+1e-20 word beams, about 1.5 times cheaper for +3 points, more through the server).
+``bench/sphinx_tuning.py`` measures CPU and WER per setting; the cepstral mean is a
+front-end matter and needs no recalibration for any of them.
+
 ``Decoder()`` takes about 0.3-0.5 s and 120 MB to load, so decoders are pooled: a track
 takes one when its first audio arrives and gives it back when the track ends; the next
 call reuses it warm, its front end reset (``reinit_feat``: the noise floor the model's
@@ -54,6 +67,22 @@ six sentences (none of them in the test fixtures) spoken by the piper voice, res
 is ``Decoder.get_cmn(update=True)`` after that pass. Rerun the script to recalibrate.
 """
 
+SEARCH_8K: dict[str, Any] = {}
+"""Decoder settings for 8 kHz tracks: pocketsphinx's own (see the module docstring)."""
+
+SEARCH_16K: dict[str, Any] = {
+    "pl_weight": 7.0, "pl_window": 10, "maxhmmpf": 3000, "wbeam": 1e-20, "lponlybeam": 1e-20,
+    "ds": 2,
+}
+"""Decoder settings for 16 kHz tracks: wideband speech takes harder pruning (see the
+module docstring)."""
+
+
+def decoder_config(rate: int, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``Decoder`` configuration for a track at ``rate``: the engine's defaults for the
+    rate, overridden by the user's ``options`` (without ``cmninit``, set per call)."""
+    return {**(SEARCH_8K if rate == 8000 else SEARCH_16K), **options}
+
 
 class DecoderPool:
     """Idle pocketsphinx decoders, by configuration (thread-safe)."""
@@ -89,11 +118,14 @@ class DecoderPool:
             if len(idle) < self.max_idle:
                 idle.append(decoder)
 
-    def prewarm(self, count: int = 1, config: Mapping[str, Any] | None = None) -> None:
-        """Load ``count`` decoders ahead of the first call (blocking; run it in a thread)."""
-        decoders = [self.acquire(config or {}) for _ in range(count)]
+    def prewarm(self, count: int = 1, rate: int = 8000,
+                options: Mapping[str, Any] | None = None) -> None:
+        """Load ``count`` decoders for tracks at ``rate`` ahead of the first call
+        (blocking; run it in a thread)."""
+        config = decoder_config(rate, options or {})
+        decoders = [self.acquire(config) for _ in range(count)]
         for decoder in decoders:
-            self.release(config or {}, decoder)
+            self.release(config, decoder)
 
 
 POOL = DecoderPool()
@@ -111,9 +143,9 @@ class SphinxEngine:
         options = dict(settings.get("options") or {})
         default_cmn = CMNINIT_8K if rate == 8000 else CMNINIT_16K
         self._cmninit = str(options.pop("cmninit", default_cmn))
-        self._config = options
+        self._config = decoder_config(rate, options)
         self._pool = pool
-        self._decoder: Any = pool.acquire(options)
+        self._decoder: Any = pool.acquire(self._config)
         self._decoder.reinit_feat()  # 0.1 ms; the previous call's noise estimate goes
         self._decoder.set_cmn(self._cmninit)
         self._resampler = StreamResampler(rate, DECODER_RATE)

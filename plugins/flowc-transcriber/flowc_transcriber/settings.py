@@ -101,7 +101,8 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "description": "Engine-specific options. `pocketsphinx`: `cmninit`, `process` "
             "(true: decode in a pooled worker process, since pocketsphinx holds the GIL; "
             "false: in a server thread) and any pocketsphinx `Decoder` configuration "
-            "(`hmm`, `lm`, `dict`...). `whisper`: "
+            "(`hmm`, `lm`, `dict`, `beam`...), over the engine's search defaults for the "
+            "rate. `whisper`: "
             "`beam_size` (1), `compute_type` (`int8`), `cpu_threads` (2), "
             "`partial_interval_ms` (0: no partials; else re-decode the utterance so far after "
             "each such stretch of audio).",

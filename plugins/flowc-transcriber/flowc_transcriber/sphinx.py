@@ -17,7 +17,7 @@ beams of 1e-20 (``wbeam``, ``lponlybeam``) and top Gaussians re-ranked every sec
 (``ds`` 2). At 8 kHz they stay pocketsphinx's own: upsampled telephone speech scores
 poorly against the wideband model, so every cut costs words sooner there (the same
 settings: +7 points of WER; a milder set, ``pl_weight`` 5, ``maxhmmpf`` 5000 and the
-1e-20 word beams, about 1.5 times cheaper for +3 points, more through the server).
+1e-20 word beams, a quarter less CPU for +3 points, more through the server).
 ``bench/sphinx_tuning.py`` measures CPU and WER per setting; the cepstral mean is a
 front-end matter and needs no recalibration for any of them.
 

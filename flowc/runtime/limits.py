@@ -134,6 +134,10 @@ class Watched(Protocol):
     route: StreamRoute
     reason: str
 
+    async def stop_reading(self, reason: str) -> None:
+        """End the stream's input, recording ``reason``."""
+        ...
+
 
 # Session counters that move whenever an inbound message is handled. Read with getattr so a
 # renamed counter makes the watchdog blind to it, never crashes the stream.
@@ -145,8 +149,8 @@ def _activity(session: Watched) -> tuple[object, ...]:
     return tuple(getattr(session, name, None) for name in _ACTIVITY)
 
 
-async def watch(session: Watched, reading: anyio.CancelScope, settings: ServeSettings) -> None:
-    """End ``session`` (cancel its ``reading`` scope, set its ``reason``) when it has been
+async def watch(session: Watched, settings: ServeSettings) -> None:
+    """End ``session``'s input (:meth:`Watched.stop_reading`) when it has been
     idle for ``idle_timeout`` s or has outlived its flow's ``streamTimeout`` + grace.
 
     Start it once the ``start`` event has been handled; it returns when it ends a stream
@@ -172,10 +176,9 @@ async def watch(session: Watched, reading: anyio.CancelScope, settings: ServeSet
         if current != last:
             last, last_change = current, now
         elif idle > 0 and now - last_change >= idle:
-            session.reason = f"idle timeout: no inbound message handled for {idle:g} s"
-            reading.cancel()
+            await session.stop_reading(
+                f"idle timeout: no inbound message handled for {idle:g} s")
             return
         if lifetime > 0 and now - started >= lifetime:
-            session.reason = f"streamTimeout: {session.route.stream_timeout} s"
-            reading.cancel()
+            await session.stop_reading(f"streamTimeout: {session.route.stream_timeout} s")
             return

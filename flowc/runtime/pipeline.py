@@ -1,8 +1,9 @@
 """One stream's pipeline: processors built from the flow's ``pipeline:``, in its order.
 
-Each stage runs in its own task; stage *i* reads a bounded memory channel
-(:mod:`flowc.runtime.channel`) and its
-``emit`` sends into stage *i+1*'s (backpressure reaches the reader); the last stage's
+Each stage runs in its own task. The first stage pulls inbound frames from the stream's
+reader itself (:meth:`Pipeline.start`'s ``pull``: no task hop between socket and first
+stage); stage *i* > 1 reads a bounded memory channel (:mod:`flowc.runtime.channel`) that
+stage *i-1*'s ``emit`` sends into (backpressure reaches the socket); the last stage's
 ``emit`` hands frames straight to the writer. A tap gets copies with ``send_nowait``
 where it stands in the chain, plus every :class:`AudioSent`; a full tap buffer drops the
 copy and counts it. When a stage's input ends it closes its output, so end-of-stream
@@ -47,11 +48,15 @@ log = logging.getLogger("flowc.pipeline")
 Emit = Callable[[Frame], Awaitable[None]]
 
 
+Pull = Callable[[], Awaitable[Frame]]
+"""The stream's next inbound frame; raises :class:`anyio.EndOfStream` when input ends."""
+
+
 class _Inbox(ObjectReceiveStream[Frame]):
     """A stage's view of its input: times the work between receives; closing it
     only detaches the processor (the pipeline may keep forwarding frames around it)."""
 
-    def __init__(self, source: ChannelReceiveStream[Frame], stats: StageStats) -> None:
+    def __init__(self, source: ObjectReceiveStream[Frame], stats: StageStats) -> None:
         self._source = source
         self._stats = stats
         self._since: float | None = None
@@ -73,6 +78,48 @@ class _Inbox(ObjectReceiveStream[Frame]):
         self._closed = True
 
 
+class _PulledInput(ObjectReceiveStream[Frame]):
+    """The first stage's input: each ``receive`` pulls the next inbound frame from the
+    reader in the stage's own task and copies it to the taps at the head of the chain.
+    When input ends it closes those taps' inboxes and stays at end of stream."""
+
+    def __init__(self, pull: Pull, taps: list[_Node], copy: Callable[[_Node, Frame], None],
+                 close: Callable[[_Node], Awaitable[None]]) -> None:
+        self._pull = pull
+        self._taps = taps
+        self._copy = copy
+        self._close = close
+        self._ended = False
+
+    async def receive(self) -> Frame:
+        if self._ended:
+            raise anyio.EndOfStream
+        try:
+            frame = await self._pull()
+        except anyio.EndOfStream:
+            await self.end()
+            raise
+        if self._ended:  # ended by end() while the pull waited
+            raise anyio.EndOfStream
+        for tap in self._taps:
+            self._copy(tap, frame)
+        return frame
+
+    async def end(self) -> None:
+        """Input is over: the head taps' inboxes close (once)."""
+        if self._ended:
+            return
+        self._ended = True
+        for tap in self._taps:
+            await self._close(tap)
+
+    def close(self) -> None:
+        """Nothing to release: the reader is not a channel."""
+
+    async def aclose(self) -> None:
+        self.close()
+
+
 @dataclass(eq=False)
 class _Node:
     """One processor in the chain."""
@@ -82,7 +129,9 @@ class _Node:
     processor: Processor | None
     stats: StageStats
     inbox_send: ChannelSendStream[Frame] | None = None
-    inbox_recv: ChannelReceiveStream[Frame] | None = None
+    """Where the stage before (or the taps' copier) puts this node's frames."""
+    inbox_recv: ChannelReceiveStream[Frame] | _PulledInput | None = None
+    """What this node reads: its channel, or for the first stage the pulled input."""
     failed: bool = False
     alive: bool = True
     drops: int = 0
@@ -124,6 +173,7 @@ class Pipeline:
         self._notify = notify
         self._reported_transcripts: deque[Transcript] = deque(maxlen=64)
         self._policy = failure_policy
+        self._stage_buffer = stage_buffer
         self.errors: list[dict[str, str]] = []
         self.nodes: list[_Node] = []
         self._closed = False
@@ -140,14 +190,14 @@ class Pipeline:
                 node.inbox_send, node.inbox_recv = open_channel(tap_buffer)
                 pending_taps.insert(0, node)
                 continue
-            node.inbox_send, node.inbox_recv = open_channel(stage_buffer)
             node.emit = self._link(pending_taps, following, observe=True)
             node.taps_after = pending_taps
             pending_taps = []
             following = node
+        self._input: _PulledInput | None = None
+        self._first = following
+        """The first stage (it pulls from the reader), if the chain has one."""
         self._head_taps = pending_taps
-        self.head: Emit = self._link(pending_taps, following, observe=False)
-        """The reader sends every inbound frame here."""
         self.taps = [n for n in self.nodes if n.is_tap]
 
     # ----------------------------------------------------------------- construction
@@ -180,8 +230,8 @@ class Pipeline:
                 sink(frame)
 
             return to_sink
+        following.inbox_send, following.inbox_recv = open_channel(self._stage_buffer)
         send = following.inbox_send
-        assert send is not None
 
         async def to_stage(frame: Frame) -> None:
             if observe and type(frame) is Transcript:
@@ -227,21 +277,31 @@ class Pipeline:
 
     # ------------------------------------------------------------------------ run
 
-    def start(self, tg: TaskGroup) -> None:
-        """Start one task per processor in ``tg``."""
+    def start(self, tg: TaskGroup, pull: Pull) -> None:
+        """Start one task per processor in ``tg``; the first stage's task gets inbound
+        frames by awaiting ``pull()`` (a chain of taps only gets a task that does)."""
+        head = self._input = _PulledInput(pull, self._head_taps, self._copy, self._close_send)
+        if self._first is not None:
+            self._first.inbox_recv = head
+        else:
+            tg.start_soon(self._run_stageless, head, name="reader")
         for node in self.nodes:
             if node.is_tap:
                 tg.start_soon(self._run_tap, node, name=f"tap {node.name}")
             else:
                 tg.start_soon(self._run_stage, node, name=f"stage {node.name}")
 
-    async def close_input(self) -> None:
-        """No more inbound frames: end-of-stream starts flowing down the chain."""
-        for tap in self._head_taps:
-            await self._close_send(tap)
-        first = next((n for n in self.nodes if not n.is_tap), None)
-        if first is not None:
-            await self._close_send(first)
+    async def end_input(self) -> None:
+        """End inbound input now (the reader was stopped): the taps at the head see end of
+        stream, and the first stage does at its next receive."""
+        if self._input is not None:
+            await self._input.end()
+
+    async def _run_stageless(self, head: _PulledInput) -> None:
+        """No stage: inbound frames go to the taps (copied by ``head``) and the sink."""
+        sink = self._sink
+        async for frame in head:
+            sink(frame)
 
     async def _close_send(self, node: _Node) -> None:
         if node.inbox_send is not None:

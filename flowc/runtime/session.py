@@ -1,10 +1,11 @@
 """One Plivo audio stream, from the handshake to the last ``close()``.
 
-A session owns one task group: the reader (this task) parses Plivo's events and feeds the
-pipeline's head, one task per processor, and the writer task that owns the send side.
-The reader keeps receiving until the socket closes (or ``stop`` arrives) even when sends
-fail, so taps such as the recorder get every inbound frame. Malformed messages are
-logged and dropped; the call goes on.
+A session owns one task group: one task per processor and the writer task that owns the
+send side. The first stage's task reads the socket itself (:meth:`Session._next_frame`
+parses Plivo's events into frames; no hand-over between a reader task and the stage), and
+keeps reading until the socket closes (or ``stop`` arrives) even when sends fail or its
+processor failed, so taps such as the recorder get every inbound frame. Malformed
+messages are logged and dropped; the call goes on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import functools
 import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 import anyio.to_thread
@@ -64,6 +65,9 @@ class Session:
         self._encoding = route.encoding
         self._rate = route.sample_rate
         self._context: StreamContext | None = None
+        self._pipeline: Pipeline | None = None
+        self._stages: TaskGroup | None = None
+        self._reading = True
         self.started = time.monotonic()
 
     # --------------------------------------------------------------------------- run
@@ -200,19 +204,17 @@ class Session:
                  start.stream_id, self.flow.name, self.route.key, start.call_id,
                  context.content_type, ",".join(start.tracks))
         runtime.observers.notify("stream_started", {"stream": stream})
+        self._pipeline = pipeline
         try:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(writer.run, name="writer")
                 async with anyio.create_task_group() as stages:
-                    pipeline.start(stages)
-                    # limits: the watchdog cancels `reading` on idle_timeout / streamTimeout
-                    reading = anyio.CancelScope()
-                    outer.start_soon(limits.watch, self, reading, settings, name="watchdog")
-                    # The reader gets a task of its own: a task wakes once per message, and
-                    # resuming it costs a step per coroutine it is nested in (the request
-                    # task sits under uvicorn's and Starlette's layers).
-                    stages.start_soon(self._read_until_end, pipeline, reading, stages,
-                                      name="reader")
+                    self._stages = stages
+                    # The first stage's task reads the socket (Pipeline.start): one task
+                    # wake-up per message, not one for a reader and one for the stage.
+                    pipeline.start(stages, self._next_frame)
+                    # limits: the watchdog calls stop_reading on idle_timeout / streamTimeout
+                    outer.start_soon(limits.watch, self, settings, name="watchdog")
                 outer.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
@@ -237,43 +239,49 @@ class Session:
 
     # ------------------------------------------------------------------------ reader
 
-    async def _read_until_end(self, pipeline: Pipeline, reading: anyio.CancelScope,
-                              stages: TaskGroup) -> None:
-        with reading:
-            self.reason = await self._read(pipeline.head)
-        await pipeline.close_input()
-        stages.cancel_scope.deadline = anyio.current_time() + self.runtime.settings.close_timeout
+    async def stop_reading(self, reason: str) -> None:
+        """End the stream's input now (the watchdog's idle or stream timeout): the socket
+        closes, end of stream flows down the pipeline, and stages still busy after
+        ``close_timeout`` are cancelled."""
+        if not self._reading:
+            return
+        self.reason = reason
+        self._input_over()
+        if self._pipeline is not None:
+            await self._pipeline.end_input()
+        await self._close_socket(1000, reason)  # a pull waiting on the socket wakes
 
-    async def _read(self, head: Any) -> str:
-        """Feed inbound events to the pipeline until the stream ends; returns why."""
-        metrics = self.runtime.metrics
-        observers = self.runtime.observers
-        decode = codec.decode
-        encoding, rate = self._encoding, self._rate
-        parse = protocol.parse
-        media_type = protocol.Media
-        websocket = self.websocket
-        receive = websocket._receive  # raw ASGI receive: see _receive_text
+    def _input_over(self) -> None:
+        self._reading = False
+        if self._stages is not None:
+            self._stages.cancel_scope.deadline = (
+                anyio.current_time() + self.runtime.settings.close_timeout)
+
+    async def _next_frame(self) -> Frame:
+        """The next inbound frame for the pipeline; raises :class:`anyio.EndOfStream` once
+        the stream has ended (``self.reason`` says why). Runs in the first stage's task."""
+        if not self._reading:
+            raise anyio.EndOfStream
+        receive = self.websocket._receive  # raw ASGI receive: see _receive_text
         while True:
             message = await receive()
             text = message.get("text")
             if text is None:
                 if message["type"] == "websocket.disconnect":
-                    websocket.client_state = WebSocketState.DISCONNECTED
-                    return "socket closed"
+                    self.websocket.client_state = WebSocketState.DISCONNECTED
+                    return self._end("socket closed")
                 self._malformed("binary frame")
                 continue
             try:
-                event = parse(text)
+                event = protocol.parse(text)
             except protocol.ProtocolError as exc:
                 self._malformed(str(exc))
                 continue
             if event.sequence is not None and not self._track_sequence(event.sequence):
                 continue
-            frame: Frame
-            if type(event) is media_type:
+            if type(event) is protocol.Media:
                 try:
-                    pcm = decode(event.payload, encoding)
+                    pcm = codec.decode(event.payload, self._encoding)
                 except ValueError as exc:
                     self._malformed(str(exc))
                     continue
@@ -284,31 +292,34 @@ class Session:
                 self.last_chunk[track] = event.chunk
                 self.last_timestamp_ms[track] = event.timestamp_ms
                 self.frames_in += 1
-                metrics.frames_in += 1
-                frame = AudioIn(pcm, rate, track,  # type: ignore[arg-type]
-                                event.timestamp_ms, event.chunk, event.sequence or 0)
-            elif isinstance(event, protocol.DtmfEvent):
+                self.runtime.metrics.frames_in += 1
+                return AudioIn(pcm, self._rate, track,  # type: ignore[arg-type]
+                               event.timestamp_ms, event.chunk, event.sequence or 0)
+            if isinstance(event, protocol.DtmfEvent):
                 self.dtmf_count += 1
                 assert self._context is not None
-                observers.notify("dtmf", {"stream": self._context.describe(),
-                                          "digit": event.digit, "track": event.track,
-                                          "timestamp_ms": event.timestamp_ms})
-                frame = Dtmf(event.digit, event.track, event.timestamp_ms)  # type: ignore[arg-type]
-            elif isinstance(event, protocol.Played):
-                frame = Played(event.name)
-            elif isinstance(event, protocol.Cleared):
-                frame = Cleared()
-            elif isinstance(event, protocol.Stop):
-                return f"stop: {event.reason}"
-            elif isinstance(event, protocol.Start):
+                self.runtime.observers.notify(
+                    "dtmf", {"stream": self._context.describe(), "digit": event.digit,
+                             "track": event.track, "timestamp_ms": event.timestamp_ms})
+                return Dtmf(event.digit, event.track, event.timestamp_ms)  # type: ignore[arg-type]
+            if isinstance(event, protocol.Played):
+                return Played(event.name)
+            if isinstance(event, protocol.Cleared):
+                return Cleared()
+            if isinstance(event, protocol.Stop):
+                return self._end(f"stop: {event.reason}")
+            if isinstance(event, protocol.Start):
                 self._malformed("second start event")
                 continue
-            else:
-                self.unknown_events += 1
-                log.debug("stream %s: ignoring event %r", self.stream_id,
-                          getattr(event, "event", "?"))
-                continue
-            await head(frame)
+            self.unknown_events += 1
+            log.debug("stream %s: ignoring event %r", self.stream_id,
+                      getattr(event, "event", "?"))
+
+    def _end(self, reason: str) -> NoReturn:
+        if self._reading:
+            self.reason = reason
+            self._input_over()
+        raise anyio.EndOfStream
 
     def _track_sequence(self, sequence: int | None) -> bool:
         """Count gaps and reorderings; ``False`` (logged as malformed) for a wild jump."""

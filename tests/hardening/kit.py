@@ -47,6 +47,8 @@ class Seen:
 
     frames: list[bytes] = field(default_factory=list)
     started: bool = False
+    input_ended: bool = False
+    """Its input ended (end of stream reached it), as opposed to its task being cancelled."""
     closed: bool = False
     statistics: dict[str, Any] | None = None
 
@@ -69,6 +71,10 @@ class Recorder(Processor):
 
     async def start(self) -> None:
         self.record.started = True
+
+    async def run(self, inbox: anyio.abc.ObjectReceiveStream[Frame], emit: Emit) -> None:
+        await super().run(inbox, emit)
+        self.record.input_ended = True
 
     async def process(self, frame: Frame, emit: Emit) -> None:
         if isinstance(frame, AudioIn):

@@ -94,6 +94,7 @@ async def test_an_idle_stream_is_ended_and_keeps_what_it_received(tight: kit.Liv
     assert record.statistics is not None
     assert record.statistics["reason"].startswith("idle timeout")
     assert record.frames == sent and record.closed
+    assert record.input_ended  # the stage waiting on the socket saw end of stream
 
 
 async def test_the_flows_stream_timeout_is_enforced_by_the_server(tight: kit.Live) -> None:
@@ -118,5 +119,5 @@ async def test_the_flows_stream_timeout_is_enforced_by_the_server(tight: kit.Liv
                                   and kit.seen("timeout"))
     assert record.statistics is not None
     assert record.statistics["reason"] == "streamTimeout: 1 s"
-    assert record.closed
+    assert record.closed and record.input_ended
     assert record.frames == sent[: len(record.frames)]

@@ -312,6 +312,31 @@ def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
     assert np.count_nonzero(data) == accepted * N  # dropped chunks left silence
 
 
+class CountingWav(DurableWav):
+    """A DurableWav that counts the writer thread's writes."""
+
+    writes = 0
+
+    def write_header(self) -> None:
+        self.writes += 1
+        super().write_header()
+
+
+def test_the_writer_batches_a_live_stream_a_few_times_a_second(tmp_path: Path) -> None:
+    wav = CountingWav(tmp_path / "b.wav", 8000, 1)
+    wav.writes = 0
+    writer = RecordingWriter(wav, queue_size=500, fsync_interval=0,
+                             logger=logging.getLogger("test"))
+    for i in range(50):  # one second of chunks at real-time pace
+        assert writer.submit(0, i * N, chunk(i + 1))
+        time.sleep(0.02)
+    assert writer.finish(10)
+    # one write (and header) per 0.2 s batch, not one per 20 ms chunk
+    assert 1 <= wav.writes <= 10
+    data, _, _ = read_wav(tmp_path / "b.wav")
+    assert np.array_equal(data[:, 0], np.concatenate([chunk(i + 1) for i in range(50)]))
+
+
 def test_header_written_before_any_audio(tmp_path: Path) -> None:
     wav = DurableWav(tmp_path / "y.wav", 16000, 2)
     data, channels, rate = read_wav(tmp_path / "y.wav")

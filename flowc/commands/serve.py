@@ -150,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
                   "PLIVO_AUTH_TOKEN (or --auth-token), or pass --insecure", file=sys.stderr)
             return 2
         print("flowc serve: WARNING: no Plivo auth token; requests are NOT authenticated "
-              f"(anyone who reaches {bind}:{args.port} can drive these flows)", file=sys.stderr)
+              f"(anyone who reaches {bind}:{args.port or '<port>'} can drive these flows)",
+              file=sys.stderr)
     if args.workers < 1:
         print("flowc serve: --workers must be at least 1", file=sys.stderr)
         return 2

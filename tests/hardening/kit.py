@@ -9,6 +9,7 @@ import base64
 import contextlib
 import dataclasses
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -348,42 +349,39 @@ class ServeProcess:
         return f"ws://127.0.0.1:{self.port}"
 
 
-@contextlib.contextmanager
-def flowc_serve(directory: Path, *args: str) -> Iterator[ServeProcess]:
-    """Start ``flowc serve`` on :data:`FLOW_YAML` with ``args``; stop it with SIGTERM.
+_LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
-    The free port is picked before the server binds it, so another process may take it in
-    between; then the start is retried on a new port."""
-    flow = directory / "guarded.yaml"
-    flow.write_text(FLOW_YAML)
-    log = directory / "serve.log"
+
+@contextlib.contextmanager
+def serve_flow(flow: Path, *args: str, env: Mapping[str, str] | None = None,
+               ) -> Iterator[ServeProcess]:
+    """``flowc serve -v FLOW --port 0`` with ``args``: the kernel picks a free port and
+    the server's log says which (no port race); stopped with SIGTERM. Log in ``FLOW.log``."""
+    log = flow.with_suffix(".log")
     flowc_bin = Path(sys.executable).with_name("flowc")
-    for attempt in range(5):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        with log.open("wb") as log_file:
-            process = subprocess.Popen(
-                [str(flowc_bin), "serve", str(flow), "--host", "127.0.0.1", "--port",
-                 str(port), *args],
-                stdout=subprocess.DEVNULL, stderr=log_file)
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(flowc_bin), "serve", "-v", str(flow), "--host", "127.0.0.1", "--port", "0",
+             *args], stdout=log_file, stderr=log_file, env=env)
+    try:
         deadline = time.monotonic() + 30
-        while process.poll() is None:
+        while (found := _LISTENING.search(log.read_bytes())) is None:
+            if process.poll() is not None:
+                raise RuntimeError(f"flowc serve exited with {process.returncode}: "
+                                   f"{log.read_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"flowc serve did not start: {log.read_text()}")
+            time.sleep(0.05)
+        port = int(found.group(1))
+        while True:  # with --workers the port is bound before a worker listens on it
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                     break
             except OSError:
-                if time.monotonic() > deadline:
-                    process.kill()
-                    process.wait()
-                    raise RuntimeError("flowc serve did not start") from None
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"flowc serve is not listening: {log.read_text()}") from None
                 time.sleep(0.05)
-        if process.poll() is None:
-            break
-        text = log.read_text()
-        if "address already in use" not in text.lower() or attempt == 4:
-            raise RuntimeError(f"flowc serve exited with {process.returncode}: {text}")
-    try:
         yield ServeProcess(process, port, log)
     finally:
         process.terminate()
@@ -392,3 +390,12 @@ def flowc_serve(directory: Path, *args: str) -> Iterator[ServeProcess]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def flowc_serve(directory: Path, *args: str) -> Iterator[ServeProcess]:
+    """Start ``flowc serve`` on :data:`FLOW_YAML` with ``args`` (see :func:`serve_flow`)."""
+    flow = directory / "guarded.yaml"
+    flow.write_text(FLOW_YAML)
+    with serve_flow(flow, *args) as server:
+        yield server

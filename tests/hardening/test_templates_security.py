@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ import pytest
 
 from flowc.compile import compile_text
 from flowc.plugins import load_plugins
+
+from . import kit
 
 FLOWC = [sys.executable, "-m", "flowc"]
 
@@ -112,34 +113,18 @@ def test_defined_variables_are_data_too(flow_file: Path) -> None:
 @contextlib.contextmanager
 def serve(flow: Path) -> Iterator[str]:
     """``flowc serve FLOW`` on a free 127.0.0.1 port, unauthenticated; its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     environ = {k: v for k, v in os.environ.items() if k != "PLIVO_AUTH_TOKEN"}
-    log = flow.with_suffix(".log")
-    with log.open("wb") as sink:
-        process = subprocess.Popen([*FLOWC, "serve", str(flow), "--host", "127.0.0.1",
-                                    "--port", str(port)], stdout=sink, stderr=sink,
-                                   env=environ)
-    try:
+    with kit.serve_flow(flow, env=environ) as server:
         deadline = time.monotonic() + 30
         while True:
-            assert process.poll() is None, log.read_text()
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                if httpx.get(f"{server.http}/healthz").status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, "flowc serve did not start"
+            assert time.monotonic() < deadline, "flowc serve did not answer /healthz"
             time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        yield server.http
 
 
 def test_answer_requests_render_hostile_parameters_as_data(flow_file: Path) -> None:

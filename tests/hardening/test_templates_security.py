@@ -72,8 +72,12 @@ def check_answer(xml: str, value: str) -> None:
     assert root[0].text == f"Acme greets {value}"
     dial = root.find("Dial")
     assert dial is not None and dial.get("callerId") == value
-    rest = xml.replace(value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
-                       "")
+    redirect = root.find("Redirect")
+    assert redirect is not None and redirect.text is not None
+    assert redirect.text.endswith("/flows/hostile/next")
+    # the server's URL (its port may read "49") and the value itself are not evidence
+    rest = xml.replace(redirect.text, "").replace(
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"), "")
     assert "49" not in rest and "xx" not in rest and "object" not in rest, xml
 
 

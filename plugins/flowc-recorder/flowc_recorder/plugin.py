@@ -46,7 +46,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "fsync": {
             "type": "number", "minimum": 0, "default": DEFAULTS["fsync"],
             "description": "Seconds between fsyncs of the WAV file (0: only at the end). "
-            "The header is rewritten after every write whatever this is.",
+            "The header is rewritten after every write (every 0.2 s) whatever this is.",
         },
         "buffer": {
             "type": "number", "exclusiveMinimum": 0, "maximum": 600,

@@ -1,14 +1,20 @@
-"""One way for tests to run a real server: uvicorn on a free 127.0.0.1 port in a thread."""
+"""How tests run real servers: uvicorn on a free 127.0.0.1 port in a thread
+(:func:`serve_in_thread`), or ``flowc serve`` as its own process (:func:`flowc_serve`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -55,6 +61,46 @@ def serve_in_thread(app: Any, **options: Any) -> Iterator[Running]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+_LISTENING = re.compile(rb"listening on http://\S+?:(\d+)")
+
+
+@contextlib.contextmanager
+def flowc_serve(args: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None,
+                cwd: Path | None = None, within: float = 60.0,
+                ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``python -m flowc serve ARGS --port 0`` as its own process: the kernel picks a free
+    port and the server says which (``listening on ...``), so no other process can take it
+    in between. Yields the process and its port once it accepts connections; output goes
+    to ``log``; ended with SIGTERM (then SIGKILL) if still running."""
+    environ = dict(os.environ if env is None else env)
+    with log.open("wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "flowc", "serve", *args,
+                                    "--port", "0"], stdout=sink, stderr=sink, env=environ,
+                                   cwd=cwd)
+    try:
+        deadline = time.monotonic() + within
+        port = 0
+        while True:
+            if not port and (found := _LISTENING.search(log.read_bytes())):
+                port = int(found.group(1))
+            if port:  # with --workers the port is bound before a worker listens on it
+                with contextlib.suppress(OSError), socket.create_connection(
+                        ("127.0.0.1", port), timeout=0.5):
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"flowc serve did not start: {log.read_text()[-3000:]}")
+            time.sleep(0.05)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 async def eventually(check: Callable[[], Any], *, within: float = 10.0) -> Any:

@@ -171,11 +171,14 @@ def run(args: argparse.Namespace) -> int:
     flows = _compile(config, host, quiet=False)
     if flows is None:
         return 2
-    base = (args.public_url or f"http://{bind}:{args.port}").rstrip("/")
-    for flow in flows:
-        log.info("serving flow %s (version %s): %d documents, %d streams; answer URL %s%s",
-                 flow.name, flow.version, len(flow.documents), len(flow.streams), base,
-                 flow.answer.path if "answer" in flow.documents else "")
+
+    def listening(port: int) -> None:
+        base = (args.public_url or f"http://{bind}:{port}").rstrip("/")
+        log.info("listening on http://%s:%d", bind, port)
+        for flow in flows:
+            log.info("serving flow %s (version %s): %d documents, %d streams; answer URL "
+                     "%s%s", flow.name, flow.version, len(flow.documents), len(flow.streams),
+                     base, flow.answer.path if "answer" in flow.documents else "")
     uvicorn_level = "info" if args.verbose else "warning"
     if args.workers > 1:
         import shutil
@@ -190,10 +193,11 @@ def run(args: argparse.Namespace) -> int:
             return server.run("flowc.commands.serve:worker_app", host=bind, port=args.port,
                               workers=args.workers, log_level=uvicorn_level,
                               access_log=args.access_log,
-                              ws_max_size=settings.max_message_bytes)
+                              ws_max_size=settings.max_message_bytes, on_listening=listening)
         finally:
             shutil.rmtree(shared, ignore_errors=True)
     factory = server.drainable(lambda: create_app(flows, host=host, settings=settings),
                                settings.drain_timeout)
     return server.run(factory, host=bind, port=args.port, log_level=uvicorn_level,
-                      access_log=args.access_log, ws_max_size=settings.max_message_bytes)
+                      access_log=args.access_log, ws_max_size=settings.max_message_bytes,
+                      on_listening=listening)

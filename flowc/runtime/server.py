@@ -116,8 +116,12 @@ def run(
     log_level: str = "info",
     access_log: bool = False,
     ws_max_size: int = 65536,
+    on_listening: Callable[[int], None] | None = None,
 ) -> int:
-    """Serve ``app`` (a factory, or its import string for ``workers > 1``) until signalled."""
+    """Serve ``app`` (a factory, or its import string for ``workers > 1``) until signalled.
+
+    The socket is bound first; ``on_listening`` then gets the port it is bound to (the
+    kernel's pick with ``port=0``) before any request is served."""
     config = uvicorn.Config(
         app,
         factory=True,
@@ -133,13 +137,15 @@ def run(
         ws_max_size=ws_max_size,  # limits: ServeSettings.max_message_bytes
         **WEBSOCKET_OPTIONS,
     )
+    if workers > 1 and not isinstance(app, str):
+        raise ValueError("--workers needs the app factory as an import string")
+    sock = config.bind_socket()
+    if on_listening is not None:
+        on_listening(int(sock.getsockname()[1]))
     if workers > 1:
-        if not isinstance(app, str):
-            raise ValueError("--workers needs the app factory as an import string")
         from uvicorn.supervisors import Multiprocess
 
-        sock = config.bind_socket()
         Multiprocess(config, sockets=[sock]).run()
         return 0
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])
     return 0

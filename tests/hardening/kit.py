@@ -9,12 +9,10 @@ import base64
 import contextlib
 import dataclasses
 import os
-import re
 import socket
 import struct
 import subprocess
 import sys
-import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from flowc.runtime.frames import AudioIn, Frame
 from flowc.runtime.processor import Emit, Processor, StreamContext
 from flowc.runtime.settings import ServeSettings
 from flowc.runtime.state import Runtime
+from tests import servers
 from tests.runtime.livekit import make_flow
 from tests.servers import eventually as eventually  # re-exported for the tests
 from tests.servers import serve_in_thread
@@ -349,47 +348,15 @@ class ServeProcess:
         return f"ws://127.0.0.1:{self.port}"
 
 
-_LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
-
-
 @contextlib.contextmanager
 def serve_flow(flow: Path, *args: str, env: Mapping[str, str] | None = None,
                ) -> Iterator[ServeProcess]:
-    """``flowc serve -v FLOW --port 0`` with ``args``: the kernel picks a free port and
-    the server's log says which (no port race); stopped with SIGTERM. Log in ``FLOW.log``."""
+    """``flowc serve FLOW`` with ``args`` on a port the kernel picks
+    (:func:`tests.servers.flowc_serve`); log in ``FLOW.log``."""
     log = flow.with_suffix(".log")
-    flowc_bin = Path(sys.executable).with_name("flowc")
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(flowc_bin), "serve", "-v", str(flow), "--host", "127.0.0.1", "--port", "0",
-             *args], stdout=log_file, stderr=log_file, env=env)
-    try:
-        deadline = time.monotonic() + 30
-        while (found := _LISTENING.search(log.read_bytes())) is None:
-            if process.poll() is not None:
-                raise RuntimeError(f"flowc serve exited with {process.returncode}: "
-                                   f"{log.read_text()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"flowc serve did not start: {log.read_text()}")
-            time.sleep(0.05)
-        port = int(found.group(1))
-        while True:  # with --workers the port is bound before a worker listens on it
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"flowc serve is not listening: {log.read_text()}") from None
-                time.sleep(0.05)
+    with servers.flowc_serve([str(flow), "--host", "127.0.0.1", *args], log=log,
+                             env=env, within=30) as (process, port):
         yield ServeProcess(process, port, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from flowc.compile import compile_file
 from flowc.plugins import PluginHost, PluginInfo, load_plugins
 from flowc.runtime import codec
 from flowc.runtime.app import create_app
+from tests.servers import flowc_serve
 
 from .livekit import eventually, live_server, plivo_stream
 
@@ -64,36 +64,21 @@ def flow_file(tmp_path: Path) -> tuple[Path, Path]:
     return path, journal
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None
           ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    port = free_port()
-    log = (tmp_path / f"serve-{port}.log").open("wb")
     environ = {k: v for k, v in os.environ.items() if k != "PLIVO_AUTH_TOKEN"}
-    proc = subprocess.Popen([sys.executable, "-m", "flowc", "serve", *args, "--port", str(port)],
-                            env={**environ, **(env or {})}, stdout=log, stderr=log)
-    try:
+    log = tmp_path / f"serve-{time.monotonic_ns()}.log"
+    with flowc_serve(args, log=log, env={**environ, **(env or {})}, within=30) as (proc, port):
         deadline = time.monotonic() + 30
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((tmp_path / f"serve-{port}.log").read_text())
+                raise RuntimeError(log.read_text())
             time.sleep(0.05)
         yield proc, port
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.mark.anyio
@@ -194,6 +179,17 @@ def test_workers_share_each_calls_parameters_with_its_stream(
                if r["event"] == "hook:stream_started"}
     assert {c: p.get("From") for c, p in started.items()} == {
         c: f"1415555010{i}" for i, c in enumerate(calls)}
+
+
+def test_port_0_serves_on_the_kernels_pick_and_says_which(
+    tmp_path: Path, flow_file: tuple[Path, Path]
+) -> None:
+    path, _ = flow_file
+    with serve(tmp_path, str(path)) as (_, port):
+        assert port > 0
+        log = next(tmp_path.glob("serve-*.log")).read_text()
+        assert f"listening on http://127.0.0.1:{port}" in log
+        assert f"answer URL http://127.0.0.1:{port}/flows/echo/answer" in log
 
 
 def test_without_a_token_serve_refuses_a_public_interface(flow_file: tuple[Path, Path]) -> None:

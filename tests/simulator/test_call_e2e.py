@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,18 +21,12 @@ import pytest
 from flowc.cli import main
 from flowc.compile import compile_file
 from flowc.plugins import load_plugins
+from tests.servers import flowc_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "examples" / "flows"
 ALL_FLOWS = sorted(p.stem for p in FLOWS.glob("*.yaml"))
 SAY = "Hello, what are your opening hours?"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -57,27 +48,19 @@ def server(servable: tuple[Path, set[str]], tmp_path_factory: pytest.TempPathFac
     """``flowc serve`` on a free port, in a scratch working directory."""
     folder, _ = servable
     workdir = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flowc", "serve", str(folder), "--port", str(port)],
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "PLIVO_AUTH_TOKEN": ""},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            _, err = process.communicate(timeout=5)
-            pytest.fail(f"flowc serve did not start: {err.decode()[-2000:]}")
-        time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.communicate(timeout=30)
+    with flowc_serve([str(folder)], log=workdir / "serve.log", cwd=workdir,
+                     env={**os.environ, "PLIVO_AUTH_TOKEN": ""}) as (_, port):
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "flowc serve did not answer /healthz"
+            time.sleep(0.1)
+        yield url
 
 
 def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:

@@ -277,6 +277,7 @@ def serve_in_thread(flow: Any, host: Any, *, auth_token: str | None = None,
     import uvicorn
 
     from flowc.runtime.app import create_app
+    from flowc.runtime.server import WEBSOCKET_OPTIONS
     from flowc.runtime.settings import ServeSettings
 
     logging.getLogger("flowc.serve").setLevel(logging.ERROR)  # "not authenticated" is expected
@@ -284,7 +285,7 @@ def serve_in_thread(flow: Any, host: Any, *, auth_token: str | None = None,
                                                             close_timeout=5.0))
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error",
                             access_log=False, lifespan="off", server_header=False,
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, **WEBSOCKET_OPTIONS)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="flowc-call-server", daemon=True)
     thread.start()

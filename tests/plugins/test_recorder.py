@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from flowc.plugins import load_plugins
 from flowc.runtime.frames import AudioIn, AudioSent, Dtmf, Frame
+from tests.plugins.killed_recorder import record_until_killed
 
 pytestmark = pytest.mark.anyio
 
@@ -351,60 +352,14 @@ def test_header_written_before_any_audio(tmp_path: Path) -> None:
     assert time.time() > 0
 
 
-CHILD = r'''
-import sys, time
-import anyio
-import numpy as np
-from flowc.runtime.frames import AudioIn
-from flowc.runtime.processor import StreamContext
-from flowc_recorder.plugin import make_recorder
-
-async def main(directory):
-    context = StreamContext(
-        flow="kill", flow_version="v1", stream_key="answer-1", call_id="call", stream_id="s",
-        account_id="MA", content_type="audio/x-l16;rate=16000", encoding="audio/x-l16",
-        sample_rate=16000, tracks=("inbound",), bidirectional=False)
-    recorder = make_recorder({"directory": directory, "filename": "{call_id}"}, context)
-    await recorder.start()
-    send, receive = anyio.create_memory_object_stream(100)
-    signal = np.random.default_rng(5).integers(-30000, 30000, 16000 * 60).astype(np.int16)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(recorder.run, receive, None)
-        t0 = time.monotonic()
-        for i in range(3000):
-            await send.send(AudioIn(signal[i * 320:(i + 1) * 320], 16000, "inbound",
-                                    20 * i, i + 1, i + 1))
-            print("fed", i + 1, flush=True)
-            await anyio.sleep(max(0.0, t0 + 0.02 * (i + 1) - time.monotonic()))
-
-anyio.run(main, sys.argv[1])
-'''
-
-
 def test_sigkill_leaves_a_playable_file_missing_at_most_a_second(tmp_path: Path) -> None:
-    import signal as signals
-    import subprocess
-    import sys
-
-    fed = 0
-    with subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)],
-                          stdout=subprocess.PIPE, text=True) as child:
-        assert child.stdout is not None
-        try:
-            for line in child.stdout:
-                fed = int(line.split()[1])
-                if fed >= 90:  # 1.8 s of audio handed to the recorder
-                    child.send_signal(signals.SIGKILL)
-                    break
-        finally:
-            child.kill()
-            child.wait(10)
-    assert child.returncode == -signals.SIGKILL
+    signal = np.random.default_rng(5).integers(-30000, 30000, 16000 * 60).astype(np.int16)
+    # 1.8 s of audio handed to the recorder, then SIGKILL
+    fed = record_until_killed(tmp_path, signal.tobytes(), {}, chunks=90)
     data, channels, rate = read_wav(tmp_path / "call.wav")
     assert (channels, rate) == (1, 16000)
     fed_samples = fed * 320
     assert fed_samples - 16000 <= len(data) <= fed_samples
-    signal = np.random.default_rng(5).integers(-30000, 30000, 16000 * 60).astype(np.int16)
     assert np.array_equal(data[:, 0], signal[: len(data)])
     meta = json.loads((tmp_path / "call.json").read_text())
     assert meta["complete"] is False  # the sidecar written at the start is intact

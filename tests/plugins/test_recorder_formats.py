@@ -30,6 +30,7 @@ from flowc.compile import compile_text
 from flowc.plugins import load_plugins
 from flowc.runtime import codec
 from flowc.runtime.frames import AudioIn, Frame
+from tests.plugins.killed_recorder import record_until_killed
 
 pytestmark = pytest.mark.anyio
 
@@ -382,56 +383,11 @@ def test_bad_format_settings_are_compile_errors_at_their_values() -> None:
         ("mulaw", 8000), ("pcm16", None), ("pcm16", 48000)]
 
 
-KILLED_CHILD = r'''
-import sys, time
-import anyio
-import numpy as np
-from flowc.runtime.frames import AudioIn
-from flowc.runtime.processor import StreamContext
-from flowc_recorder.plugin import make_recorder
-
-async def main(directory):
-    context = StreamContext(
-        flow="kill", flow_version="v1", stream_key="answer-1", call_id="call", stream_id="s",
-        account_id="MA", content_type="audio/x-l16;rate=16000", encoding="audio/x-l16",
-        sample_rate=16000, tracks=("inbound",), bidirectional=False)
-    recorder = make_recorder({"directory": directory, "filename": "{call_id}",
-                              "format": "mulaw", "sample_rate": 8000}, context)
-    await recorder.start()
-    signal = np.frombuffer(sys.stdin.buffer.read(), np.int16)
-    t0 = time.monotonic()
-    for i in range(len(signal) // 320):
-        recorder.take(AudioIn(signal[i * 320:(i + 1) * 320], 16000, "inbound", 20 * i,
-                              i + 1, i + 1))
-        print("fed", i + 1, flush=True)
-        await anyio.sleep(max(0.0, t0 + 0.02 * (i + 1) - time.monotonic()))
-
-anyio.run(main, sys.argv[1])
-'''
-
-
 def test_sigkill_leaves_a_playable_resampled_mulaw_file(tmp_path: Path) -> None:
-    import signal as signals
-    import subprocess
-    import sys
-
     signal = ramp(16000 * 30, 9)
-    fed = 0
-    with subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(tmp_path)],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE) as child:
-        assert child.stdin is not None and child.stdout is not None
-        child.stdin.write(signal.tobytes())
-        child.stdin.close()
-        try:
-            for line in child.stdout:
-                fed = int(line.split()[1])
-                if fed >= 90:  # 1.8 s of audio handed to the recorder
-                    child.send_signal(signals.SIGKILL)
-                    break
-        finally:
-            child.kill()
-            child.wait(10)
-    assert child.returncode == -signals.SIGKILL
+    # 1.8 s of audio handed to the recorder, then SIGKILL
+    fed = record_until_killed(tmp_path, signal.tobytes(),
+                              {"format": "mulaw", "sample_rate": 8000}, chunks=90)
     wav = parse_wav(tmp_path / "call.wav", final=False)
     assert (wav.tag, wav.channels, wav.rate) == (7, 1, 8000)
     fed_samples = fed * 160

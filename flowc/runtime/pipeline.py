@@ -99,9 +99,7 @@ class _PulledInput(ObjectReceiveStream[Frame]):
         except anyio.EndOfStream:
             await self.end()
             raise
-        if self._ended:  # ended by end() while the pull waited
-            raise anyio.EndOfStream
-        for tap in self._taps:
+        for tap in self._taps:  # after end(), copies to the closed taps are no-ops
             self._copy(tap, frame)
         return frame
 

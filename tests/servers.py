@@ -69,16 +69,18 @@ _LISTENING = re.compile(rb"listening on http://\S+?:(\d+)")
 @contextlib.contextmanager
 def flowc_serve(args: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None,
                 cwd: Path | None = None, within: float = 60.0,
+                preexec_fn: Callable[[], None] | None = None,
                 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """``python -m flowc serve ARGS --port 0`` as its own process: the kernel picks a free
     port and the server says which (``listening on ...``), so no other process can take it
     in between. Yields the process and its port once it accepts connections; output goes
-    to ``log``; ended with SIGTERM (then SIGKILL) if still running."""
+    to ``log``; ``preexec_fn`` runs in the child before ``exec`` (e.g. resource limits);
+    ended with SIGTERM (then SIGKILL after 20 s) if still running."""
     environ = dict(os.environ if env is None else env)
     with log.open("wb") as sink:
         process = subprocess.Popen([sys.executable, "-m", "flowc", "serve", *args,
                                     "--port", "0"], stdout=sink, stderr=sink, env=environ,
-                                   cwd=cwd)
+                                   cwd=cwd, preexec_fn=preexec_fn)
     try:
         deadline = time.monotonic() + within
         port = 0
@@ -97,7 +99,7 @@ def flowc_serve(args: Sequence[str], *, log: Path, env: Mapping[str, str] | None
         if process.poll() is None:
             process.terminate()
             try:
-                process.wait(15)
+                process.wait(20)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

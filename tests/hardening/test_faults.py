@@ -14,9 +14,7 @@ import json
 import os
 import resource
 import signal
-import socket
 import subprocess
-import sys
 import time
 import wave
 from collections.abc import Callable, Iterator
@@ -33,6 +31,7 @@ import websockets
 
 from flowc.runtime import limits
 from flowc.runtime.settings import ServeSettings
+from tests import servers
 
 from . import kit
 
@@ -212,28 +211,14 @@ def served(directory: Path, *args: str, file_limit: int | None = None) -> Iterat
     recordings = directory / "recordings"
     flow = directory / "faults.yaml"
     flow.write_text(FAULTS_FLOW.replace("DIR", str(recordings)))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     log = directory / "serve.log"
     environ = {k: v for k, v in os.environ.items() if k != "PLIVO_AUTH_TOKEN"}
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flowc", "serve", str(flow), "--host", "127.0.0.1",
-             "--port", str(port), *args], stdout=sink, stderr=sink, env=environ,
-            preexec_fn=None if file_limit is None else _limit_file_size(file_limit))
-    server = Served(process, port, log, recordings)
-    try:
+    limit = None if file_limit is None else _limit_file_size(file_limit)
+    with servers.flowc_serve([str(flow), "--host", "127.0.0.1", *args], log=log, env=environ,
+                             within=30, preexec_fn=limit) as (process, port):
+        server = Served(process, port, log, recordings)
         _wait_until(lambda: _healthy(server), "flowc serve did not start")
         yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _healthy(server: Served) -> bool:
